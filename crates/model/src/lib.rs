@@ -1,0 +1,12 @@
+//! The vocabulary shared by every Sightline crate: label sets, matchers, samples,
+//! exemplars and metric metadata. Nothing here does I/O.
+
+mod labels;
+mod matcher;
+mod sample;
+
+pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use matcher::{MatchOp, Matcher, MatcherError};
+pub use sample::{
+    Exemplar, MetricMetadata, MetricType, Sample, STALE_NAN_BITS, is_stale_nan, stale_nan,
+};

@@ -1,0 +1,268 @@
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use sightline_model::{Exemplar, Labels, Sample};
+
+use super::meta::{BlockMeta, BlockStats, CompactionMeta};
+use super::{CHUNKS_MAGIC, EXEMPLARS_MAGIC, FRAME_RAW_BYTES, INDEX_MAGIC, ZSTD_LEVEL};
+use crate::chunk::block_codec;
+use crate::storage::{Result, StorageError};
+use crate::varint::{put_str, put_uvarint, put_varint};
+use crate::wal::sync_dir;
+
+/// Samples per block chunk: a query over a short range decodes at most this many extra.
+const CHUNK_MAX_SAMPLES: usize = 960;
+
+/// One series handed to the block writer.
+pub struct BlockSeries {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+    pub exemplars: Vec<Exemplar>,
+}
+
+struct ChunkMetaW {
+    mint: i64,
+    maxt: i64,
+    frame: u32,
+    offset: u32,
+    len: u32,
+}
+
+struct Writer {
+    chunks: BufWriter<File>,
+    chunks_pos: u64,
+    frame_buf: Vec<u8>,
+    frames: Vec<(u64, u32, u32, u32)>,
+    symbols: HashMap<String, u32>,
+    symbol_list: Vec<String>,
+    series: Vec<(Vec<(u32, u32)>, Vec<ChunkMetaW>)>,
+    postings: HashMap<(u32, u32), Vec<u32>>,
+    exemplars: Vec<u8>,
+    stats: BlockStats,
+}
+
+impl Writer {
+    fn symbol(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.symbols.get(s) {
+            return i;
+        }
+        let i = self.symbol_list.len() as u32;
+        self.symbols.insert(s.to_string(), i);
+        self.symbol_list.push(s.to_string());
+        i
+    }
+
+    fn flush_frame(&mut self) -> Result<()> {
+        if self.frame_buf.is_empty() {
+            return Ok(());
+        }
+        let compressed = zstd::bulk::compress(&self.frame_buf, ZSTD_LEVEL)?;
+        let crc = crc32fast::hash(&compressed);
+        self.chunks.write_all(&compressed)?;
+        self.frames.push((self.chunks_pos, compressed.len() as u32, self.frame_buf.len() as u32, crc));
+        self.chunks_pos += compressed.len() as u64;
+        self.frame_buf.clear();
+        Ok(())
+    }
+
+    fn add(&mut self, s: BlockSeries, mint: i64, maxt: i64) -> Result<()> {
+        let samples: Vec<Sample> = s.samples.into_iter().filter(|x| x.t >= mint && x.t < maxt).collect();
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let idx = self.series.len() as u32;
+        let mut labels = Vec::with_capacity(s.labels.len());
+        for l in &s.labels {
+            let n = self.symbol(&l.name);
+            let v = self.symbol(&l.value);
+            labels.push((n, v));
+            self.postings.entry((n, v)).or_default().push(idx);
+        }
+        let mut metas = Vec::new();
+        for part in samples.chunks(CHUNK_MAX_SAMPLES) {
+            if self.frame_buf.len() >= FRAME_RAW_BYTES {
+                self.flush_frame()?;
+            }
+            let offset = self.frame_buf.len() as u32;
+            block_codec::encode(part, &mut self.frame_buf);
+            metas.push(ChunkMetaW {
+                mint: part[0].t,
+                maxt: part[part.len() - 1].t,
+                frame: self.frames.len() as u32,
+                offset,
+                len: self.frame_buf.len() as u32 - offset,
+            });
+        }
+        self.stats.num_samples += samples.len() as u64;
+        self.stats.num_chunks += metas.len() as u64;
+        self.stats.num_series += 1;
+        let exemplars: Vec<&Exemplar> =
+            s.exemplars.iter().filter(|e| e.t >= mint && e.t < maxt).collect();
+        for e in exemplars {
+            encode_exemplar(&mut self.exemplars, idx, e);
+            self.stats.num_exemplars += 1;
+        }
+        self.series.push((labels, metas));
+        Ok(())
+    }
+
+    fn index_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(1 << 16);
+        b.extend_from_slice(INDEX_MAGIC);
+        put_uvarint(&mut b, self.symbol_list.len() as u64);
+        for s in &self.symbol_list {
+            put_str(&mut b, s);
+        }
+        put_uvarint(&mut b, self.series.len() as u64);
+        for (labels, chunks) in &self.series {
+            put_uvarint(&mut b, labels.len() as u64);
+            for &(n, v) in labels {
+                put_uvarint(&mut b, n as u64);
+                put_uvarint(&mut b, v as u64);
+            }
+            put_uvarint(&mut b, chunks.len() as u64);
+            for c in chunks {
+                put_varint(&mut b, c.mint);
+                put_uvarint(&mut b, (c.maxt - c.mint) as u64);
+                put_uvarint(&mut b, c.frame as u64);
+                put_uvarint(&mut b, c.offset as u64);
+                put_uvarint(&mut b, c.len as u64);
+            }
+        }
+        let mut pairs: Vec<(&(u32, u32), &Vec<u32>)> = self.postings.iter().collect();
+        pairs.sort_by(|a, b| {
+            let sa = (&self.symbol_list[a.0.0 as usize], &self.symbol_list[a.0.1 as usize]);
+            let sb = (&self.symbol_list[b.0.0 as usize], &self.symbol_list[b.0.1 as usize]);
+            sa.cmp(&sb)
+        });
+        put_uvarint(&mut b, pairs.len() as u64);
+        for ((n, v), list) in pairs {
+            put_uvarint(&mut b, *n as u64);
+            put_uvarint(&mut b, *v as u64);
+            put_uvarint(&mut b, list.len() as u64);
+            let mut prev = 0u32;
+            for &id in list {
+                put_uvarint(&mut b, (id - prev) as u64);
+                prev = id;
+            }
+        }
+        put_uvarint(&mut b, self.frames.len() as u64);
+        for &(off, clen, rlen, crc) in &self.frames {
+            put_uvarint(&mut b, off);
+            put_uvarint(&mut b, clen as u64);
+            put_uvarint(&mut b, rlen as u64);
+            put_uvarint(&mut b, crc as u64);
+        }
+        let crc = crc32fast::hash(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        b.extend_from_slice(INDEX_MAGIC);
+        b
+    }
+}
+
+/// Writes a block covering `[mint, maxt)` under `parent` from series sorted by
+/// labels. Returns `None` (and writes nothing) when no sample falls in range.
+pub fn write_block(
+    parent: &Path,
+    mint: i64,
+    maxt: i64,
+    compaction: CompactionMeta,
+    series: impl Iterator<Item = BlockSeries>,
+) -> Result<Option<BlockMeta>> {
+    let ulid = ulid::Ulid::new().to_string();
+    let tmp = parent.join(format!("{ulid}.tmp"));
+    fs::create_dir_all(&tmp)?;
+    let result = (|| {
+        let mut chunks = BufWriter::with_capacity(1 << 20, File::create(tmp.join("chunks"))?);
+        chunks.write_all(CHUNKS_MAGIC)?;
+        let mut w = Writer {
+            chunks,
+            chunks_pos: CHUNKS_MAGIC.len() as u64,
+            frame_buf: Vec::with_capacity(FRAME_RAW_BYTES + 8192),
+            frames: Vec::new(),
+            symbols: HashMap::new(),
+            symbol_list: Vec::new(),
+            series: Vec::new(),
+            postings: HashMap::new(),
+            exemplars: Vec::new(),
+            stats: BlockStats::default(),
+        };
+        let mut prev: Option<Labels> = None;
+        for s in series {
+            if prev.as_ref().is_some_and(|p| p >= &s.labels) {
+                return Err(StorageError::Invalid(format!(
+                    "block writer: series not sorted or duplicated at {}",
+                    s.labels
+                )));
+            }
+            prev = Some(s.labels.clone());
+            w.add(s, mint, maxt)?;
+        }
+        w.flush_frame()?;
+        if w.series.is_empty() {
+            return Ok(None);
+        }
+        w.chunks.flush()?;
+        w.chunks.get_ref().sync_all()?;
+        let index = w.index_bytes();
+        write_synced(&tmp.join("index"), &index)?;
+        write_exemplars(&tmp, &w.exemplars)?;
+        let meta = BlockMeta {
+            ulid: ulid.clone(),
+            min_time: mint,
+            max_time: maxt,
+            stats: w.stats.clone(),
+            compaction: CompactionMeta {
+                sources: if compaction.sources.is_empty() { vec![ulid.clone()] } else { compaction.sources },
+                ..compaction
+            },
+            version: 1,
+        };
+        let json = serde_json::to_vec_pretty(&meta).map_err(|e| StorageError::Invalid(e.to_string()))?;
+        write_synced(&tmp.join("meta.json"), &json)?;
+        sync_dir(&tmp);
+        Ok(Some(meta))
+    })();
+    match result {
+        Ok(Some(meta)) => {
+            fs::rename(&tmp, parent.join(&ulid))?;
+            sync_dir(parent);
+            Ok(Some(meta))
+        }
+        other => {
+            let _ = fs::remove_dir_all(&tmp);
+            other
+        }
+    }
+}
+
+/// One exemplar entry of a block's `exemplars` file (before compression).
+pub(crate) fn encode_exemplar(out: &mut Vec<u8>, series_idx: u32, e: &Exemplar) {
+    put_uvarint(out, series_idx as u64);
+    put_varint(out, e.t);
+    out.extend_from_slice(&e.v.to_bits().to_le_bytes());
+    put_uvarint(out, e.labels.len() as u64);
+    for l in &e.labels {
+        put_str(out, &l.name);
+        put_str(out, &l.value);
+    }
+}
+
+/// Writes (or replaces, atomically) a block's `exemplars` file from encoded entries.
+pub(crate) fn write_exemplars(block_dir: &Path, raw: &[u8]) -> Result<()> {
+    let mut ex = EXEMPLARS_MAGIC.to_vec();
+    ex.extend_from_slice(&zstd::bulk::compress(raw, ZSTD_LEVEL)?);
+    let tmp = block_dir.join("exemplars.tmp");
+    write_synced(&tmp, &ex)?;
+    fs::rename(&tmp, block_dir.join("exemplars"))?;
+    Ok(())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,452 @@
+//! The in-memory head: every series that received data since the last block
+//! was cut, its samples in XOR chunks, and a postings index over its labels.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use sightline_model::{Exemplar, Labels, Matcher, MetricMetadata, Sample};
+
+use crate::chunk::{XorAppender, XorIter};
+use crate::postings::{self, PostingsSource, insert_sorted};
+use crate::storage::{RejectReason, SeriesRef};
+
+const SHARDS: usize = 64;
+/// Samples per head chunk, as in Prometheus: small enough to keep the open chunk cheap.
+pub const CHUNK_SAMPLES: u16 = 120;
+/// Exemplars kept per series in the head (older ones are already in the WAL/blocks).
+const MAX_EXEMPLARS_PER_SERIES: usize = 32;
+
+#[derive(Clone, Debug)]
+pub struct HeadChunk {
+    pub mint: i64,
+    pub maxt: i64,
+    pub bytes: Arc<[u8]>,
+}
+
+#[derive(Default)]
+pub struct SeriesState {
+    pub closed: Vec<HeadChunk>,
+    pub open: Option<(i64, XorAppender)>,
+    pub ooo: Vec<Sample>,
+    pub exemplars: Vec<Exemplar>,
+}
+
+pub struct MemSeries {
+    pub r: SeriesRef,
+    pub labels: Labels,
+    pub hash: u64,
+    pub state: Mutex<SeriesState>,
+    /// Newest in-order timestamp (i64::MIN when empty); read without the lock
+    /// for early out-of-order rejection.
+    pub max_t: AtomicI64,
+    /// The series record is in the WAL.
+    pub logged: AtomicBool,
+    /// Removed from the head by garbage collection; appenders holding it must re-resolve.
+    pub deleted: AtomicBool,
+}
+
+/// Outcome of appending one sample to a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    InOrder,
+    OutOfOrder,
+    /// Same timestamp and value as stored: a no-op, as in Prometheus.
+    Duplicate,
+}
+
+impl MemSeries {
+    /// Appends under the caller-held state lock.
+    pub fn append_locked(
+        &self,
+        st: &mut SeriesState,
+        t: i64,
+        v: f64,
+        ooo_window: i64,
+    ) -> Result<Appended, RejectReason> {
+        let max_t = self.max_t.load(Ordering::Relaxed);
+        if t > max_t {
+            let cut = match &st.open {
+                Some((_, a)) => a.count() >= CHUNK_SAMPLES,
+                None => true,
+            };
+            if cut {
+                if let Some((mint, a)) = st.open.take()
+                    && a.count() > 0
+                {
+                    st.closed.push(HeadChunk { mint, maxt: a.last_t(), bytes: a.into_bytes().into() });
+                }
+                st.open = Some((t, XorAppender::new()));
+            }
+            st.open.as_mut().expect("open chunk was just ensured").1.append(t, v);
+            self.max_t.store(t, Ordering::Relaxed);
+            return Ok(Appended::InOrder);
+        }
+        if t == max_t {
+            let last = st.open.as_ref().map(|(_, a)| a.last_v());
+            return match last {
+                Some(l) if l.to_bits() == v.to_bits() => Ok(Appended::Duplicate),
+                _ => Err(RejectReason::DuplicateTimestamp),
+            };
+        }
+        if ooo_window > 0 && t >= max_t.saturating_sub(ooo_window) {
+            match st.ooo.binary_search_by(|s| s.t.cmp(&t)) {
+                Ok(i) if st.ooo[i].v.to_bits() == v.to_bits() => return Ok(Appended::Duplicate),
+                Ok(_) => return Err(RejectReason::DuplicateTimestamp),
+                Err(i) => st.ooo.insert(i, Sample { t, v }),
+            }
+            return Ok(Appended::OutOfOrder);
+        }
+        Err(RejectReason::OutOfOrder)
+    }
+
+    pub fn add_exemplar(&self, st: &mut SeriesState, e: Exemplar) -> Result<bool, RejectReason> {
+        if let Some(last) = st.exemplars.last() {
+            if e.t < last.t {
+                return Err(RejectReason::InvalidExemplar);
+            }
+            if e.t == last.t && e.labels == last.labels && e.v.to_bits() == last.v.to_bits() {
+                return Ok(false);
+            }
+        }
+        if st.exemplars.len() >= MAX_EXEMPLARS_PER_SERIES {
+            st.exemplars.remove(0);
+        }
+        st.exemplars.push(e);
+        Ok(true)
+    }
+
+    /// Samples in `[mint, maxt]`, in order, merging the out-of-order buffer.
+    pub fn samples(&self, mint: i64, maxt: i64) -> Vec<Sample> {
+        let (chunks, open, ooo) = {
+            let st = self.state.lock();
+            let chunks: Vec<Arc<[u8]>> = st
+                .closed
+                .iter()
+                .filter(|c| c.maxt >= mint && c.mint <= maxt)
+                .map(|c| c.bytes.clone())
+                .collect();
+            let open = st
+                .open
+                .as_ref()
+                .filter(|(m, a)| *m <= maxt && a.last_t() >= mint)
+                .map(|(_, a)| a.bytes().to_vec());
+            let ooo: Vec<Sample> =
+                st.ooo.iter().filter(|s| s.t >= mint && s.t <= maxt).copied().collect();
+            (chunks, open, ooo)
+        };
+        let mut out = Vec::new();
+        for c in &chunks {
+            out.extend(XorIter::new(c).filter(|s| s.t >= mint && s.t <= maxt));
+        }
+        if let Some(o) = &open {
+            out.extend(XorIter::new(o).filter(|s| s.t >= mint && s.t <= maxt));
+        }
+        if !ooo.is_empty() {
+            out.extend(ooo);
+            out.sort_by_key(|s| s.t);
+            out.dedup_by_key(|s| s.t);
+        }
+        out
+    }
+
+    /// Drops data older than `t`; returns true when nothing is left.
+    pub fn truncate(&self, t: i64) -> bool {
+        let mut st = self.state.lock();
+        st.closed.retain(|c| c.maxt >= t);
+        if st.open.as_ref().is_some_and(|(_, a)| a.last_t() < t) {
+            st.open = None;
+        }
+        st.ooo.retain(|s| s.t >= t);
+        st.exemplars.retain(|e| e.t >= t);
+        st.closed.is_empty() && st.open.is_none() && st.ooo.is_empty()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        let st = self.state.lock();
+        let mut n = std::mem::size_of::<MemSeries>();
+        n += self.labels.iter().map(|l| 48 + l.name.len() + l.value.len()).sum::<usize>();
+        n += st.closed.iter().map(|c| c.bytes.len() + 40).sum::<usize>();
+        n += st.open.as_ref().map_or(0, |(_, a)| a.heap_size());
+        n
+    }
+}
+
+#[derive(Default)]
+struct HeadPostings {
+    by_label: HashMap<String, HashMap<String, Vec<u64>>>,
+    all: Vec<u64>,
+}
+
+impl PostingsSource for HeadPostings {
+    fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) {
+        if let Some(vals) = self.by_label.get(name) {
+            for v in vals.keys() {
+                f(v);
+            }
+        }
+    }
+    fn postings(&self, name: &str, value: &str, out: &mut Vec<u64>) {
+        if let Some(p) = self.by_label.get(name).and_then(|m| m.get(value)) {
+            out.extend_from_slice(p);
+        }
+    }
+    fn all(&self, out: &mut Vec<u64>) {
+        out.extend_from_slice(&self.all);
+    }
+}
+
+pub struct Head {
+    by_hash: Box<[RwLock<HashMap<u64, Vec<Arc<MemSeries>>>>]>,
+    by_ref: Box<[RwLock<HashMap<SeriesRef, Arc<MemSeries>>>]>,
+    postings: RwLock<HeadPostings>,
+    next_ref: AtomicU64,
+    num_series: AtomicU64,
+    pub min_t: AtomicI64,
+    pub max_t: AtomicI64,
+    /// Samples older than this are refused (they belong to a cut block).
+    pub min_valid: AtomicI64,
+    pub metadata: RwLock<HashMap<String, MetricMetadata>>,
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Head {
+    pub fn new() -> Head {
+        Head {
+            by_hash: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            by_ref: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            postings: RwLock::new(HeadPostings::default()),
+            next_ref: AtomicU64::new(1),
+            num_series: AtomicU64::new(0),
+            min_t: AtomicI64::new(i64::MAX),
+            max_t: AtomicI64::new(i64::MIN),
+            min_valid: AtomicI64::new(i64::MIN),
+            metadata: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn num_series(&self) -> u64 {
+        self.num_series.load(Ordering::Relaxed)
+    }
+
+    fn shard(h: u64) -> usize {
+        (h >> 58) as usize % SHARDS
+    }
+
+    pub fn get_by_ref(&self, r: SeriesRef) -> Option<Arc<MemSeries>> {
+        self.by_ref[(r % SHARDS as u64) as usize].read().get(&r).cloned()
+    }
+
+    pub fn get_by_labels(&self, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
+        let shard = self.by_hash[Self::shard(hash)].read();
+        shard.get(&hash)?.iter().find(|s| &s.labels == labels).cloned()
+    }
+
+    /// Finds or creates the series; `true` when it was created by this call.
+    pub fn get_or_create(&self, labels: &Labels) -> (Arc<MemSeries>, bool) {
+        let hash = labels.stable_hash();
+        if let Some(s) = self.get_by_labels(labels, hash) {
+            return (s, false);
+        }
+        let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
+        self.insert(r, labels.clone(), hash)
+    }
+
+    /// Creates a series with a known ref (WAL replay). Idempotent per labels.
+    pub fn create_with_ref(&self, r: SeriesRef, labels: Labels) -> Arc<MemSeries> {
+        let hash = labels.stable_hash();
+        self.next_ref.fetch_max(r + 1, Ordering::Relaxed);
+        let (s, _) = self.insert(r, labels, hash);
+        s
+    }
+
+    fn insert(&self, r: SeriesRef, labels: Labels, hash: u64) -> (Arc<MemSeries>, bool) {
+        let mut shard = self.by_hash[Self::shard(hash)].write();
+        let list = shard.entry(hash).or_default();
+        if let Some(s) = list.iter().find(|s| s.labels == labels) {
+            return (s.clone(), false);
+        }
+        let s = Arc::new(MemSeries {
+            r,
+            labels,
+            hash,
+            state: Mutex::new(SeriesState::default()),
+            max_t: AtomicI64::new(i64::MIN),
+            logged: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
+        });
+        list.push(s.clone());
+        self.by_ref[(r % SHARDS as u64) as usize].write().insert(r, s.clone());
+        {
+            let mut p = self.postings.write();
+            for l in &s.labels {
+                let vals = match p.by_label.get_mut(l.name.as_str()) {
+                    Some(v) => v,
+                    None => p.by_label.entry(l.name.clone()).or_default(),
+                };
+                match vals.get_mut(l.value.as_str()) {
+                    Some(list) => insert_sorted(list, r),
+                    None => {
+                        vals.insert(l.value.clone(), vec![r]);
+                    }
+                }
+            }
+            insert_sorted(&mut p.all, r);
+        }
+        self.num_series.fetch_add(1, Ordering::Relaxed);
+        (s, true)
+    }
+
+    pub fn note_time(&self, t: i64) {
+        self.min_t.fetch_min(t, Ordering::Relaxed);
+        self.max_t.fetch_max(t, Ordering::Relaxed);
+    }
+
+    /// The oldest timestamp an appender may write now: Prometheus refuses
+    /// samples more than half a block range behind the newest one.
+    pub fn appendable_min_valid(&self, block_range: i64) -> i64 {
+        let max_t = self.max_t.load(Ordering::Relaxed);
+        let lag = if max_t == i64::MIN { i64::MIN } else { max_t - block_range / 2 };
+        self.min_valid.load(Ordering::Relaxed).max(lag)
+    }
+
+    /// Sorted refs of series matching every matcher.
+    pub fn select_refs(&self, matchers: &[Matcher]) -> Vec<SeriesRef> {
+        let p = self.postings.read();
+        postings::select(&*p, matchers)
+    }
+
+    pub fn series_for_refs(&self, refs: &[SeriesRef]) -> Vec<Arc<MemSeries>> {
+        refs.iter().filter_map(|&r| self.get_by_ref(r)).collect()
+    }
+
+    /// Every live series (for checkpoints and block cutting).
+    pub fn all_series(&self) -> Vec<Arc<MemSeries>> {
+        let mut all = Vec::with_capacity(self.num_series() as usize);
+        for shard in self.by_ref.iter() {
+            all.extend(shard.read().values().cloned());
+        }
+        all
+    }
+
+    pub fn label_values_for(&self, name: &str) -> Vec<String> {
+        let p = self.postings.read();
+        p.by_label.get(name).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn label_names(&self) -> Vec<String> {
+        self.postings.read().by_label.keys().cloned().collect()
+    }
+
+    /// Drops data older than `t` and forgets series left empty. The caller
+    /// holds the commit gate exclusively, so no append is in flight.
+    pub fn truncate(&self, t: i64) -> usize {
+        self.min_valid.fetch_max(t, Ordering::Relaxed);
+        let mut removed = Vec::new();
+        let mut new_min = i64::MAX;
+        for s in self.all_series() {
+            if s.truncate(t) {
+                removed.push(s);
+            } else {
+                let st = s.state.lock();
+                let first = st
+                    .closed
+                    .first()
+                    .map(|c| c.mint)
+                    .or(st.open.as_ref().map(|(m, _)| *m))
+                    .unwrap_or(i64::MAX);
+                let first_ooo = st.ooo.first().map_or(i64::MAX, |s| s.t);
+                new_min = new_min.min(first.min(first_ooo).max(t));
+            }
+        }
+        self.min_t.store(new_min, Ordering::Relaxed);
+        if removed.is_empty() {
+            return 0;
+        }
+        let gone: std::collections::HashSet<u64> = removed.iter().map(|s| s.r).collect();
+        for s in &removed {
+            s.deleted.store(true, Ordering::Relaxed);
+            let mut shard = self.by_hash[Self::shard(s.hash)].write();
+            if let Some(list) = shard.get_mut(&s.hash) {
+                list.retain(|x| x.r != s.r);
+                if list.is_empty() {
+                    shard.remove(&s.hash);
+                }
+            }
+            self.by_ref[(s.r % SHARDS as u64) as usize].write().remove(&s.r);
+        }
+        let mut p = self.postings.write();
+        p.all.retain(|r| !gone.contains(r));
+        p.by_label.retain(|_, vals| {
+            vals.retain(|_, list| {
+                list.retain(|r| !gone.contains(r));
+                !list.is_empty()
+            });
+            !vals.is_empty()
+        });
+        self.num_series.fetch_sub(removed.len() as u64, Ordering::Relaxed);
+        removed.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_order_rules() {
+        let h = Head::new();
+        let (s, created) = h.get_or_create(&Labels::from_pairs([("__name__", "x")]));
+        assert!(created);
+        let mut st = s.state.lock();
+        assert_eq!(s.append_locked(&mut st, 10, 1.0, 0), Ok(Appended::InOrder));
+        assert_eq!(s.append_locked(&mut st, 10, 1.0, 0), Ok(Appended::Duplicate));
+        assert_eq!(s.append_locked(&mut st, 10, 2.0, 0), Err(RejectReason::DuplicateTimestamp));
+        assert_eq!(s.append_locked(&mut st, 5, 2.0, 0), Err(RejectReason::OutOfOrder));
+        assert_eq!(s.append_locked(&mut st, 5, 2.0, 10), Ok(Appended::OutOfOrder));
+        assert_eq!(s.append_locked(&mut st, -1, 2.0, 10), Err(RejectReason::OutOfOrder));
+        drop(st);
+        let got: Vec<i64> = s.samples(i64::MIN, i64::MAX).iter().map(|s| s.t).collect();
+        assert_eq!(got, vec![5, 10]);
+    }
+
+    #[test]
+    fn chunks_are_cut_and_truncated() {
+        let h = Head::new();
+        let (s, _) = h.get_or_create(&Labels::from_pairs([("__name__", "x")]));
+        {
+            let mut st = s.state.lock();
+            for i in 0..500 {
+                s.append_locked(&mut st, i * 10, i as f64, 0).unwrap();
+            }
+            assert_eq!(st.closed.len(), 4);
+        }
+        assert_eq!(s.samples(100, 209).len(), 11);
+        assert!(!s.truncate(2400));
+        assert_eq!(s.samples(i64::MIN, i64::MAX).first().unwrap().t, 2400);
+        assert!(s.truncate(10_000));
+    }
+
+    #[test]
+    fn garbage_collection_updates_postings() {
+        let h = Head::new();
+        let a = Labels::from_pairs([("__name__", "m"), ("k", "a")]);
+        let b = Labels::from_pairs([("__name__", "m"), ("k", "b")]);
+        let (sa, _) = h.get_or_create(&a);
+        let (sb, _) = h.get_or_create(&b);
+        sa.append_locked(&mut sa.state.lock(), 100, 1.0, 0).unwrap();
+        sb.append_locked(&mut sb.state.lock(), 10, 1.0, 0).unwrap();
+        assert_eq!(h.truncate(50), 1);
+        assert!(sb.deleted.load(Ordering::Relaxed));
+        let m = Matcher::equal("__name__", "m");
+        assert_eq!(h.select_refs(&[m]), vec![sa.r]);
+        assert_eq!(h.label_values_for("k"), vec!["a".to_string()]);
+        assert_eq!(h.num_series(), 1);
+    }
+}

@@ -1,0 +1,175 @@
+//! Reads across the head and every block overlapping the queried range,
+//! merged per series.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use sightline_model::{Exemplar, Labels, Matcher, Sample};
+
+use crate::block::Block;
+use crate::db::Db;
+use crate::storage::{Querier, Queryable, Result, SelectHints, SeriesData};
+
+pub struct DbQuerier<'a> {
+    db: &'a Db,
+    mint: i64,
+    maxt: i64,
+    blocks: Vec<Arc<Block>>,
+    use_head: bool,
+}
+
+impl Queryable for Db {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>> {
+        let blocks = self
+            .blocks
+            .read()
+            .iter()
+            .filter(|b| b.meta.min_time <= maxt && b.meta.max_time > mint)
+            .cloned()
+            .collect();
+        let head_max = self.head.max_t.load(Ordering::Relaxed);
+        let use_head = head_max != i64::MIN && head_max >= mint;
+        Ok(Box::new(DbQuerier { db: self, mint, maxt, blocks, use_head }))
+    }
+}
+
+/// Merges a later source's samples into an earlier one's (both sorted).
+fn merge_samples(into: &mut Vec<Sample>, more: Vec<Sample>) {
+    if more.is_empty() {
+        return;
+    }
+    if into.last().is_none_or(|l| l.t < more[0].t) {
+        into.extend(more);
+        return;
+    }
+    into.extend(more);
+    into.sort_by_key(|s| s.t);
+    into.dedup_by_key(|s| s.t);
+}
+
+impl DbQuerier<'_> {
+    fn collect(&self, matchers: &[Matcher], with_samples: bool) -> Result<BTreeMap<Labels, Vec<Sample>>> {
+        let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        for b in &self.blocks {
+            for id in b.select_ids(matchers) {
+                let mut s = Vec::new();
+                if with_samples {
+                    b.samples(id as u32, self.mint, self.maxt, &mut s)?;
+                    if s.is_empty() {
+                        continue;
+                    }
+                }
+                merge_samples(out.entry(b.labels_of(id as u32)).or_default(), s);
+            }
+        }
+        if self.use_head {
+            let refs = self.db.head.select_refs(matchers);
+            for s in self.db.head.series_for_refs(&refs) {
+                let samples = if with_samples { s.samples(self.mint, self.maxt) } else { Vec::new() };
+                if with_samples && samples.is_empty() {
+                    continue;
+                }
+                match out.get_mut(&s.labels) {
+                    Some(v) => merge_samples(v, samples),
+                    None => {
+                        out.insert(s.labels.clone(), samples);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Querier for DbQuerier<'_> {
+    fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<SeriesData>> {
+        let map = self.collect(matchers, !hints.series_only)?;
+        let mut out: Vec<SeriesData> =
+            map.into_iter().map(|(labels, samples)| SeriesData { labels, samples }).collect();
+        if hints.limit > 0 {
+            out.truncate(hints.limit);
+        }
+        Ok(out)
+    }
+
+    fn select_each(
+        &self,
+        matchers: &[Matcher],
+        f: &mut dyn FnMut(&Labels, &mut dyn Iterator<Item = Sample>),
+    ) -> Result<()> {
+        for (l, s) in self.collect(matchers, true)? {
+            f(&l, &mut s.into_iter());
+        }
+        Ok(())
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut names = BTreeSet::new();
+        if matchers.is_empty() {
+            for b in &self.blocks {
+                names.extend(b.label_names());
+            }
+            if self.use_head {
+                names.extend(self.db.head.label_names());
+            }
+        } else {
+            for l in self.collect(matchers, false)?.keys() {
+                names.extend(l.iter().map(|x| x.name.clone()));
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut vals = BTreeSet::new();
+        if matchers.is_empty() {
+            for b in &self.blocks {
+                vals.extend(b.label_values(name));
+            }
+            if self.use_head {
+                vals.extend(self.db.head.label_values_for(name));
+            }
+        } else {
+            for l in self.collect(matchers, false)?.keys() {
+                if let Some(v) = l.get(name) {
+                    vals.insert(v.to_string());
+                }
+            }
+        }
+        Ok(vals.into_iter().collect())
+    }
+
+    fn exemplars(&self, matchers: &[Matcher]) -> Result<Vec<(Labels, Vec<Exemplar>)>> {
+        let mut out: BTreeMap<Labels, Vec<Exemplar>> = BTreeMap::new();
+        let in_range = |e: &Exemplar| e.t >= self.mint && e.t <= self.maxt;
+        for b in &self.blocks {
+            let ids = b.select_ids(matchers);
+            if ids.is_empty() {
+                continue;
+            }
+            let all = b.exemplars()?;
+            for id in ids {
+                if let Some(ex) = all.get(&(id as u32)) {
+                    out.entry(b.labels_of(id as u32)).or_default().extend(ex.iter().filter(|e| in_range(e)).cloned());
+                }
+            }
+        }
+        for s in self.db.head.series_for_refs(&self.db.head.select_refs(matchers)) {
+            let st = s.state.lock();
+            let ex: Vec<Exemplar> = st.exemplars.iter().filter(|e| in_range(e)).cloned().collect();
+            if !ex.is_empty() {
+                out.entry(s.labels.clone()).or_default().extend(ex);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(l, mut v)| {
+                v.sort_by_key(|e| e.t);
+                v.dedup_by(|a, b| a.t == b.t && a.labels == b.labels);
+                (l, v)
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,186 @@
+//! WAL record payloads. Each payload starts with a type byte; framing and
+//! checksums are the WAL's job (see `wal`).
+
+use sightline_model::{Exemplar, Label, Labels, MetricMetadata, MetricType};
+
+use crate::storage::SeriesRef;
+use crate::varint::{Decoder, put_str, put_uvarint, put_varint};
+
+const SERIES: u8 = 1;
+const SAMPLES: u8 = 2;
+const EXEMPLARS: u8 = 3;
+const METADATA: u8 = 4;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Series(Vec<(SeriesRef, Labels)>),
+    Samples(Vec<RefSample>),
+    Exemplars(Vec<(SeriesRef, Exemplar)>),
+    Metadata(Vec<(String, MetricMetadata)>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefSample {
+    pub r: SeriesRef,
+    pub t: i64,
+    pub v: f64,
+}
+
+pub fn encode_series<'a>(out: &mut Vec<u8>, series: impl IntoIterator<Item = (SeriesRef, &'a Labels)>) {
+    out.push(SERIES);
+    for (r, labels) in series {
+        put_uvarint(out, r);
+        put_uvarint(out, labels.len() as u64);
+        for l in labels {
+            put_str(out, &l.name);
+            put_str(out, &l.value);
+        }
+    }
+}
+
+/// Samples are delta-encoded against the first one: refs and timestamps in a
+/// batch are close together, so most fit in one or two bytes.
+pub fn encode_samples(out: &mut Vec<u8>, samples: &[RefSample]) {
+    out.push(SAMPLES);
+    let Some(first) = samples.first() else { return };
+    put_uvarint(out, first.r);
+    put_varint(out, first.t);
+    for s in samples {
+        put_varint(out, s.r.wrapping_sub(first.r) as i64);
+        put_varint(out, s.t.wrapping_sub(first.t));
+        out.extend_from_slice(&s.v.to_bits().to_le_bytes());
+    }
+}
+
+pub fn encode_exemplars(out: &mut Vec<u8>, ex: &[(SeriesRef, Exemplar)]) {
+    out.push(EXEMPLARS);
+    for (r, e) in ex {
+        put_uvarint(out, *r);
+        put_varint(out, e.t);
+        out.extend_from_slice(&e.v.to_bits().to_le_bytes());
+        put_uvarint(out, e.labels.len() as u64);
+        for l in &e.labels {
+            put_str(out, &l.name);
+            put_str(out, &l.value);
+        }
+    }
+}
+
+pub fn encode_metadata(out: &mut Vec<u8>, md: &[(String, MetricMetadata)]) {
+    out.push(METADATA);
+    for (family, m) in md {
+        put_str(out, family);
+        put_str(out, m.kind.as_str());
+        put_str(out, &m.help);
+        put_str(out, &m.unit);
+    }
+}
+
+fn decode_labels(d: &mut Decoder<'_>) -> Option<Labels> {
+    let n = d.uvarint()? as usize;
+    let mut v: Vec<Label> = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        let name = d.str()?.to_string();
+        let value = d.str()?.to_string();
+        v.push(Label { name, value });
+    }
+    // Our own writer always writes sorted labels; anything else is damage.
+    if !v.windows(2).all(|w| w[0].name < w[1].name) {
+        return None;
+    }
+    Some(Labels::from_sorted(v))
+}
+
+pub fn decode(buf: &[u8]) -> Option<Record> {
+    let mut d = Decoder::new(buf);
+    match d.u8()? {
+        SERIES => {
+            let mut out = Vec::new();
+            while !d.is_empty() {
+                let r = d.uvarint()?;
+                out.push((r, decode_labels(&mut d)?));
+            }
+            Some(Record::Series(out))
+        }
+        SAMPLES => {
+            let mut out = Vec::new();
+            if d.is_empty() {
+                return Some(Record::Samples(out));
+            }
+            let r0 = d.uvarint()?;
+            let t0 = d.varint()?;
+            while !d.is_empty() {
+                let r = r0.wrapping_add(d.varint()? as u64);
+                let t = t0.wrapping_add(d.varint()?);
+                let v = f64::from_bits(d.u64_le()?);
+                out.push(RefSample { r, t, v });
+            }
+            Some(Record::Samples(out))
+        }
+        EXEMPLARS => {
+            let mut out = Vec::new();
+            while !d.is_empty() {
+                let r = d.uvarint()?;
+                let t = d.varint()?;
+                let v = f64::from_bits(d.u64_le()?);
+                let labels = decode_labels(&mut d)?;
+                out.push((r, Exemplar { labels, t, v }));
+            }
+            Some(Record::Exemplars(out))
+        }
+        METADATA => {
+            let mut out = Vec::new();
+            while !d.is_empty() {
+                let family = d.str()?.to_string();
+                let kind = MetricType::parse(d.str()?);
+                let help = d.str()?.to_string();
+                let unit = d.str()?.to_string();
+                out.push((family, MetricMetadata { kind, help, unit }));
+            }
+            Some(Record::Metadata(out))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        let mut b = Vec::new();
+        encode_series(&mut b, [(7, &l), (9, &l)]);
+        assert_eq!(decode(&b), Some(Record::Series(vec![(7, l.clone()), (9, l.clone())])));
+
+        let s = vec![
+            RefSample { r: 10, t: 1000, v: 1.5 },
+            RefSample { r: 3, t: 999, v: f64::INFINITY },
+        ];
+        b.clear();
+        encode_samples(&mut b, &s);
+        assert_eq!(decode(&b), Some(Record::Samples(s)));
+
+        let e = vec![(4, Exemplar { labels: Labels::from_pairs([("trace_id", "ab")]), t: 5, v: 0.2 })];
+        b.clear();
+        encode_exemplars(&mut b, &e);
+        assert_eq!(decode(&b), Some(Record::Exemplars(e)));
+
+        let m = vec![(
+            "http_requests".to_string(),
+            MetricMetadata { kind: MetricType::Counter, help: "h".into(), unit: "".into() },
+        )];
+        b.clear();
+        encode_metadata(&mut b, &m);
+        assert_eq!(decode(&b), Some(Record::Metadata(m)));
+    }
+
+    #[test]
+    fn garbage_is_none_not_panic() {
+        for i in 0..=255u8 {
+            let _ = decode(&[i, 0xff, 0xff, 0x01]);
+        }
+        assert_eq!(decode(&[]), None);
+    }
+}
