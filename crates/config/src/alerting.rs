@@ -5,15 +5,23 @@ use serde::{Deserialize, Serialize};
 use crate::de::opt_string;
 use crate::duration::Duration;
 use crate::error::{FieldPath, Validation};
-use crate::relabel::{validate_all, NameValidationScheme, RelabelConfig};
-use crate::sd::{check_target_address, with_service_discovery, GenericSdConfig};
+use crate::relabel::{NameValidationScheme, RelabelConfig, validate_all};
+use crate::sd::{GenericSdConfig, check_target_address, with_service_discovery};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
-    #[serde(default, deserialize_with = "crate::de::alert_relabel_rules", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::de::alert_relabel_rules",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub alert_relabel_configs: Vec<RelabelConfig>,
-    #[serde(default, deserialize_with = "crate::de::sd_configs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::de::sd_configs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub alertmanagers: Vec<AlertmanagerConfig>,
 }
 
@@ -57,7 +65,11 @@ with_service_discovery! {
 }
 
 impl AlertmanagerConfig {
-    pub(crate) fn validate(&mut self, path: &FieldPath, scheme: NameValidationScheme) -> Validation {
+    pub(crate) fn validate(
+        &mut self,
+        path: &FieldPath,
+        scheme: NameValidationScheme,
+    ) -> Validation {
         if self.timeout.is_zero() {
             self.timeout = default_timeout();
         }
@@ -70,27 +82,47 @@ impl AlertmanagerConfig {
         }
         self.validate_service_discovery(path)?;
         self.validate_http_client(path)?;
-        let auth = self.basic_auth.is_some() || self.authorization.is_some() || self.oauth2.is_some();
+        let auth =
+            self.basic_auth.is_some() || self.authorization.is_some() || self.oauth2.is_some();
         if auth && self.sigv4.is_some() {
-            return Err(path.error("at most one of basic_auth, authorization, oauth2, & sigv4 must be configured"));
+            return Err(path.error(
+                "at most one of basic_auth, authorization, oauth2, & sigv4 must be configured",
+            ));
         }
         if self.relabel_configs.is_empty() {
             for (i, sc) in self.static_configs.iter().enumerate() {
                 for (j, t) in sc.targets.iter().enumerate() {
-                    check_target_address(t)
-                        .map_err(|m| path.key("static_configs").idx(i).key("targets").idx(j).error(m))?;
+                    check_target_address(t).map_err(|m| {
+                        path.key("static_configs")
+                            .idx(i)
+                            .key("targets")
+                            .idx(j)
+                            .error(m)
+                    })?;
                 }
             }
         }
-        validate_all(&self.alert_relabel_configs, &path.key("alert_relabel_configs"), scheme)?;
+        validate_all(
+            &self.alert_relabel_configs,
+            &path.key("alert_relabel_configs"),
+            scheme,
+        )?;
         validate_all(&self.relabel_configs, &path.key("relabel_configs"), scheme)?;
         Ok(())
     }
 }
 
 impl AlertingConfig {
-    pub(crate) fn validate(&mut self, path: &FieldPath, scheme: NameValidationScheme) -> Validation {
-        validate_all(&self.alert_relabel_configs, &path.key("alert_relabel_configs"), scheme)?;
+    pub(crate) fn validate(
+        &mut self,
+        path: &FieldPath,
+        scheme: NameValidationScheme,
+    ) -> Validation {
+        validate_all(
+            &self.alert_relabel_configs,
+            &path.key("alert_relabel_configs"),
+            scheme,
+        )?;
         for (i, am) in self.alertmanagers.iter_mut().enumerate() {
             am.validate(&path.key("alertmanagers").idx(i), scheme)?;
         }

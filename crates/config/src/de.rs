@@ -129,7 +129,7 @@ impl ByteSize {
         self.0
     }
 
-    pub const fn is_zero(self) -> bool {
+    pub const fn is_zero(&self) -> bool {
         self.0 == 0
     }
 }
@@ -200,7 +200,7 @@ impl fmt::Display for ByteSize {
         const NAMES: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
         let mut v = self.0;
         let mut i = 0;
-        while v != 0 && v % 1024 == 0 && i < NAMES.len() - 1 {
+        while v != 0 && v.is_multiple_of(1024) && i < NAMES.len() - 1 {
             v /= 1024;
             i += 1;
         }
@@ -233,6 +233,20 @@ pub(crate) fn is_zero_u64(v: &u64) -> bool {
     *v == 0
 }
 
+pub(crate) fn is_false_default() -> bool {
+    false
+}
+
+/// A section where `key:` with no value means "all defaults" (Go leaves the
+/// struct at its defaults for an empty YAML value).
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,7 +256,10 @@ mod tests {
         assert_eq!(parse_byte_size("15MB").unwrap().0, 15 << 20);
         assert_eq!(parse_byte_size("1GiB").unwrap().0, 1 << 30);
         assert_eq!(parse_byte_size("0").unwrap().0, 0);
-        assert_eq!(parse_byte_size("1GB512MB").unwrap().0, (1 << 30) + (512 << 20));
+        assert_eq!(
+            parse_byte_size("1GB512MB").unwrap().0,
+            (1 << 30) + (512 << 20)
+        );
         assert_eq!(
             parse_byte_size("100").unwrap_err(),
             "units: unknown unit  in 100"
@@ -251,8 +268,4 @@ mod tests {
         assert_eq!(ByteSize(15 << 20).to_string(), "15MiB");
         assert_eq!(ByteSize(0).to_string(), "0B");
     }
-}
-
-pub(crate) fn is_false_default() -> bool {
-    false
 }

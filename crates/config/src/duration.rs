@@ -135,7 +135,7 @@ impl fmt::Display for Duration {
             // Like Prometheus, only use years and weeks when they divide the
             // remainder exactly: "90d" reads better than "12w6d".
             let exact_only = unit == "y" || unit == "w";
-            if exact_only && ms % mult != 0 {
+            if exact_only && !ms.is_multiple_of(mult) {
                 continue;
             }
             let v = ms / mult;
@@ -180,7 +180,11 @@ mod tests {
             ("1y", 365 * MS_PER_DAY, "1y"),
             ("2w", 14 * MS_PER_DAY, "2w"),
             ("90d", 90 * MS_PER_DAY, "90d"),
-            ("1d2h3m4s5ms", MS_PER_DAY + 2 * MS_PER_HOUR + 3 * 60_000 + 4005, "1d2h3m4s5ms"),
+            (
+                "1d2h3m4s5ms",
+                MS_PER_DAY + 2 * MS_PER_HOUR + 3 * 60_000 + 4005,
+                "1d2h3m4s5ms",
+            ),
             ("120s", 120_000, "2m"),
         ] {
             let d = parse_duration(input).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -192,7 +196,9 @@ mod tests {
 
     #[test]
     fn rejects_invalid() {
-        for bad in ["", "5x", "1m1h", "1s1s", "-1h", "1.5h", "h", "1", "5 s", "300000y"] {
+        for bad in [
+            "", "5x", "1m1h", "1s1s", "-1h", "1.5h", "h", "1", "5 s", "300000y",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should fail");
         }
         assert_eq!(

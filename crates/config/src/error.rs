@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 /// A config loading error. Displays as `file:line: field: problem`, leaving
@@ -144,7 +144,9 @@ pub(crate) fn line_of(tree: &Spanned<Node>, path: &FieldPath) -> Option<u64> {
     let mut line = None;
     for seg in &path.0 {
         let next = match (&node.value, seg) {
-            (Node::Map(entries), Seg::Key(k)) => entries.iter().find(|(ek, _)| ek == k).map(|(_, v)| v),
+            (Node::Map(entries), Seg::Key(k)) => {
+                entries.iter().find(|(ek, _)| ek == k).map(|(_, v)| v)
+            }
             (Node::Seq(items), Seg::Index(i)) => items.get(*i),
             _ => None,
         };

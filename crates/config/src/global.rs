@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::de::{is_false, is_zero_u64, opt_string, ByteSize};
+use crate::de::{ByteSize, is_false, is_zero_u64, opt_string};
 use crate::duration::Duration;
 use crate::error::{FieldPath, Validation};
 use crate::relabel::NameValidationScheme;
-use crate::scrape::{validate_scrape_protocols, ScrapeProtocol};
+use crate::scrape::{ScrapeProtocol, validate_scrape_protocols};
 
 pub(crate) const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
 pub(crate) const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,9 +31,17 @@ pub struct GlobalConfig {
     pub evaluation_interval: Duration,
     #[serde(default)]
     pub rule_query_offset: Duration,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub query_log_file: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub scrape_failure_log_file: String,
     /// After loading, `$VAR` / `${VAR}` in values are expanded from the
     /// environment, as Prometheus does (`$$` is a literal `$`).
@@ -55,7 +63,11 @@ pub struct GlobalConfig {
     pub keep_dropped_targets: u64,
     #[serde(default, deserialize_with = "crate::scrape::opt_validation_scheme")]
     pub metric_name_validation_scheme: Option<NameValidationScheme>,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub metric_name_escaping_scheme: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scrape_native_histograms: Option<bool>,
@@ -109,14 +121,19 @@ impl GlobalConfig {
         let scheme = *self.metric_name_validation_scheme.get_or_insert_default();
         for name in self.external_labels.keys() {
             if !scheme.is_valid_label_name(name) {
-                return Err(path.key("external_labels").key(name).error(format!("{name:?} is not a valid label name")));
+                return Err(path
+                    .key("external_labels")
+                    .key(name)
+                    .error(format!("{name:?} is not a valid label name")));
             }
         }
         if self.scrape_interval.is_zero() {
             self.scrape_interval = DEFAULT_SCRAPE_INTERVAL;
         }
         if self.scrape_timeout > self.scrape_interval {
-            return Err(path.key("scrape_timeout").error("global scrape timeout greater than scrape interval"));
+            return Err(path
+                .key("scrape_timeout")
+                .error("global scrape timeout greater than scrape interval"));
         }
         if self.scrape_timeout.is_zero() {
             self.scrape_timeout = DEFAULT_SCRAPE_TIMEOUT.min(self.scrape_interval);
@@ -128,8 +145,10 @@ impl GlobalConfig {
             self.scrape_native_histograms = Some(false);
         }
         if !self.scrape_protocols.is_empty() {
-            validate_scrape_protocols(&self.scrape_protocols)
-                .map_err(|m| path.key("scrape_protocols").error(format!("{m} for global config")))?;
+            validate_scrape_protocols(&self.scrape_protocols).map_err(|m| {
+                path.key("scrape_protocols")
+                    .error(format!("{m} for global config"))
+            })?;
         }
         Ok(())
     }
@@ -144,7 +163,10 @@ impl GlobalConfig {
 }
 
 fn is_shell_special(b: u8) -> bool {
-    matches!(b, b'*' | b'#' | b'$' | b'@' | b'!' | b'?' | b'-' | b'0'..=b'9')
+    matches!(
+        b,
+        b'*' | b'#' | b'$' | b'@' | b'!' | b'?' | b'-' | b'0'..=b'9'
+    )
 }
 
 /// Go's `os.getShellName`: the variable name after a `$`, and how many
@@ -168,7 +190,10 @@ fn shell_name(s: &str) -> (&str, usize) {
     if is_shell_special(b[0]) {
         return (&s[0..1], 1);
     }
-    let n = b.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+    let n = b
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+        .count();
     (&s[..n], n)
 }
 
@@ -184,9 +209,8 @@ pub(crate) fn expand_env(s: &str, lookup: &impl Fn(&str) -> Option<String>) -> S
             let (name, w) = shell_name(&s[j + 1..]);
             if name.is_empty() && w > 0 {
                 // Invalid syntax such as `${}`: Go drops it.
-            } else if name.is_empty() {
-                out.push('$');
-            } else if name == "$" {
+            } else if name.is_empty() || name == "$" {
+                // A lone `$`, or `$$`: a literal dollar sign.
                 out.push('$');
             } else {
                 out.push_str(&lookup(name).unwrap_or_default());

@@ -33,7 +33,7 @@ macro_rules! with_http_client_config {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub oauth2: Option<$crate::http::OAuth2>,
             /// Legacy; moved into `authorization` by validation.
-            #[serde(default, skip_serializing_if = "$crate::secret::Secret::is_empty")]
+            #[serde(default, skip_serializing_if = "crate::secret::Secret::is_empty")]
             pub bearer_token: $crate::secret::Secret,
             /// Legacy; moved into `authorization` by validation.
             #[serde(default, deserialize_with = "crate::de::opt_string", skip_serializing_if = "String::is_empty")]
@@ -156,17 +156,37 @@ pub(crate) const HTTP_CLIENT_KEYS: &[&str] = &[
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub username: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub username_file: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub username_ref: String,
     #[serde(default, skip_serializing_if = "Secret::is_empty")]
     pub password: Secret,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub password_file: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub password_ref: String,
 }
 
@@ -174,56 +194,121 @@ pub struct BasicAuth {
 #[serde(deny_unknown_fields)]
 pub struct Authorization {
     /// Defaults to `Bearer` after validation.
-    #[serde(rename = "type", default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub auth_type: String,
     #[serde(default, skip_serializing_if = "Secret::is_empty")]
     pub credentials: Secret,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub credentials_file: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub credentials_ref: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuth2 {
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub client_id: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub client_id_file: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub client_id_ref: String,
     #[serde(default, skip_serializing_if = "Secret::is_empty")]
     pub client_secret: Secret,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub client_secret_file: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub client_secret_ref: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub client_certificate_key_id: String,
     #[serde(default, skip_serializing_if = "Secret::is_empty")]
     pub client_certificate_key: Secret,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub client_certificate_key_file: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub client_certificate_key_ref: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub grant_type: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub signature_algorithm: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub claims: BTreeMap<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub token_url: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoint_params: BTreeMap<String, String>,
     #[serde(default)]
     pub tls_config: TlsConfig,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub proxy_url: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub no_proxy: String,
     #[serde(default, skip_serializing_if = "is_false")]
     pub proxy_from_environment: bool,
@@ -235,32 +320,76 @@ pub struct OAuth2 {
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// CA certificate PEM text.
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ca: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ca_file: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ca_ref: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cert: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cert_file: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cert_ref: String,
     #[serde(default, skip_serializing_if = "Secret::is_empty")]
     pub key: Secret,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub key_file: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub key_ref: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub server_name: String,
     #[serde(default)]
     pub insecure_skip_verify: bool,
     /// `TLS10` .. `TLS13`; empty means the library default.
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub min_version: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub max_version: String,
 }
 
@@ -270,11 +399,24 @@ pub const TLS_VERSIONS: [&str; 4] = ["TLS10", "TLS11", "TLS12", "TLS13"];
 impl TlsConfig {
     pub(crate) fn validate(&self, path: &FieldPath) -> Validation {
         let count = |xs: &[bool]| xs.iter().filter(|x| **x).count();
-        if count(&[!self.ca.is_empty(), !self.ca_file.is_empty(), !self.ca_ref.is_empty()]) > 1 {
+        if count(&[
+            !self.ca.is_empty(),
+            !self.ca_file.is_empty(),
+            !self.ca_ref.is_empty(),
+        ]) > 1
+        {
             return Err(path.error("at most one of ca, ca_file & ca_ref must be configured"));
         }
-        let certs = count(&[!self.cert.is_empty(), !self.cert_file.is_empty(), !self.cert_ref.is_empty()]);
-        let keys = count(&[!self.key.is_empty(), !self.key_file.is_empty(), !self.key_ref.is_empty()]);
+        let certs = count(&[
+            !self.cert.is_empty(),
+            !self.cert_file.is_empty(),
+            !self.cert_ref.is_empty(),
+        ]);
+        let keys = count(&[
+            !self.key.is_empty(),
+            !self.key_file.is_empty(),
+            !self.key_ref.is_empty(),
+        ]);
         if certs > 1 {
             return Err(path.error("at most one of cert, cert_file & cert_ref must be configured"));
         }
@@ -291,7 +433,10 @@ impl TlsConfig {
                 "exactly one of cert or cert_file must be configured when a client key is configured",
             ));
         }
-        for (field, v) in [("min_version", &self.min_version), ("max_version", &self.max_version)] {
+        for (field, v) in [
+            ("min_version", &self.min_version),
+            ("max_version", &self.max_version),
+        ] {
             if !v.is_empty() && !TLS_VERSIONS.contains(&v.as_str()) {
                 return Err(path.key(field).error(format!("unknown TLS version: {v}")));
             }
@@ -341,7 +486,9 @@ impl HttpClientConfig {
     pub(crate) fn validate(&mut self, path: &FieldPath) -> Validation {
         let bearer = !self.bearer_token.is_empty() || !self.bearer_token_file.is_empty();
         if !self.bearer_token.is_empty() && !self.bearer_token_file.is_empty() {
-            return Err(path.error("at most one of bearer_token & bearer_token_file must be configured"));
+            return Err(
+                path.error("at most one of bearer_token & bearer_token_file must be configured")
+            );
         }
         if (self.basic_auth.is_some() || self.oauth2.is_some()) && bearer {
             return Err(path.error(
@@ -350,10 +497,19 @@ impl HttpClientConfig {
         }
         if let Some(ba) = &self.basic_auth {
             let p = path.key("basic_auth");
-            if [&ba.username, &ba.username_file, &ba.username_ref].iter().filter(|s| !s.is_empty()).count() > 1 {
+            if [&ba.username, &ba.username_file, &ba.username_ref]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .count()
+                > 1
+            {
                 return Err(p.error("at most one of basic_auth username, username_file & username_ref must be configured"));
             }
-            let pw = [!ba.password.is_empty(), !ba.password_file.is_empty(), !ba.password_ref.is_empty()];
+            let pw = [
+                !ba.password.is_empty(),
+                !ba.password_file.is_empty(),
+                !ba.password_ref.is_empty(),
+            ];
             if pw.iter().filter(|x| **x).count() > 1 {
                 return Err(p.error("at most one of basic_auth password, password_file & password_ref must be configured"));
             }
@@ -361,9 +517,15 @@ impl HttpClientConfig {
         if let Some(auth) = &mut self.authorization {
             let p = path.key("authorization");
             if bearer {
-                return Err(p.error("authorization is not compatible with bearer_token & bearer_token_file"));
+                return Err(p.error(
+                    "authorization is not compatible with bearer_token & bearer_token_file",
+                ));
             }
-            let creds = [!auth.credentials.is_empty(), !auth.credentials_file.is_empty(), !auth.credentials_ref.is_empty()];
+            let creds = [
+                !auth.credentials.is_empty(),
+                !auth.credentials_file.is_empty(),
+                !auth.credentials_ref.is_empty(),
+            ];
             if creds.iter().filter(|x| **x).count() > 1 {
                 return Err(p.error("at most one of authorization credentials & credentials_file must be configured"));
             }
@@ -372,10 +534,14 @@ impl HttpClientConfig {
                 auth.auth_type = "Bearer".to_string();
             }
             if auth.auth_type.eq_ignore_ascii_case("basic") {
-                return Err(p.key("type").error(r#"authorization type cannot be set to "basic", use "basic_auth" instead"#));
+                return Err(p.key("type").error(
+                    r#"authorization type cannot be set to "basic", use "basic_auth" instead"#,
+                ));
             }
             if self.basic_auth.is_some() || self.oauth2.is_some() {
-                return Err(path.error("at most one of basic_auth, oauth2 & authorization must be configured"));
+                return Err(path.error(
+                    "at most one of basic_auth, oauth2 & authorization must be configured",
+                ));
             }
         } else if bearer {
             self.authorization = Some(Authorization {
@@ -388,7 +554,9 @@ impl HttpClientConfig {
         if let Some(o) = &self.oauth2 {
             let p = path.key("oauth2");
             if self.basic_auth.is_some() {
-                return Err(path.error("at most one of basic_auth, oauth2 & authorization must be configured"));
+                return Err(path.error(
+                    "at most one of basic_auth, oauth2 & authorization must be configured",
+                ));
             }
             if o.client_id.is_empty() && o.client_id_file.is_empty() && o.client_id_ref.is_empty() {
                 return Err(p.error("oauth2 client_id must be configured"));
@@ -396,18 +564,37 @@ impl HttpClientConfig {
             if o.token_url.is_empty() {
                 return Err(p.error("oauth2 token_url must be configured"));
             }
-            let secrets = [!o.client_secret.is_empty(), !o.client_secret_file.is_empty(), !o.client_secret_ref.is_empty()];
+            let secrets = [
+                !o.client_secret.is_empty(),
+                !o.client_secret_file.is_empty(),
+                !o.client_secret_ref.is_empty(),
+            ];
             if secrets.iter().filter(|x| **x).count() > 1 {
                 return Err(p.error("at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured"));
             }
             o.tls_config.validate(&p.key("tls_config"))?;
-            validate_proxy(&p, &o.proxy_url, &o.no_proxy, o.proxy_from_environment, !o.proxy_connect_header.is_empty())?;
+            validate_proxy(
+                &p,
+                &o.proxy_url,
+                &o.no_proxy,
+                o.proxy_from_environment,
+                !o.proxy_connect_header.is_empty(),
+            )?;
         }
-        validate_proxy(path, &self.proxy_url, &self.no_proxy, self.proxy_from_environment, !self.proxy_connect_header.is_empty())?;
+        validate_proxy(
+            path,
+            &self.proxy_url,
+            &self.no_proxy,
+            self.proxy_from_environment,
+            !self.proxy_connect_header.is_empty(),
+        )?;
         self.tls_config.validate(&path.key("tls_config"))?;
         for name in self.http_headers.keys() {
             if RESERVED_HTTP_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                return Err(path.key("http_headers").key(name).error(format!("setting header {name:?} is not allowed")));
+                return Err(path
+                    .key("http_headers")
+                    .key(name)
+                    .error(format!("setting header {name:?} is not allowed")));
             }
         }
         Ok(())
@@ -420,12 +607,22 @@ impl HttpClientConfig {
     }
 }
 
-fn validate_proxy(path: &FieldPath, url: &str, no_proxy: &str, from_env: bool, connect_header: bool) -> Validation {
+fn validate_proxy(
+    path: &FieldPath,
+    url: &str,
+    no_proxy: &str,
+    from_env: bool,
+    connect_header: bool,
+) -> Validation {
     if from_env && !url.is_empty() {
-        return Err(path.error("if proxy_from_environment is configured, proxy_url must not be configured"));
+        return Err(
+            path.error("if proxy_from_environment is configured, proxy_url must not be configured")
+        );
     }
     if from_env && !no_proxy.is_empty() {
-        return Err(path.error("if proxy_from_environment is configured, no_proxy must not be configured"));
+        return Err(
+            path.error("if proxy_from_environment is configured, no_proxy must not be configured")
+        );
     }
     if url.is_empty() && !no_proxy.is_empty() {
         return Err(path.error("if no_proxy is configured, proxy_url must also be configured"));

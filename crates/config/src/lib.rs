@@ -27,30 +27,36 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use alerting::{AlertingConfig, AlertmanagerConfig, SUPPORTED_ALERTMANAGER_API_VERSIONS};
-pub use de::{parse_byte_size, ByteSize};
-pub use duration::{parse_duration, Duration};
+pub use de::{ByteSize, parse_byte_size};
+pub use duration::{Duration, parse_duration};
 pub use error::ConfigError;
 pub use global::GlobalConfig;
-pub use http::{Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TlsConfig, TLS_VERSIONS};
+pub use http::{
+    Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TLS_VERSIONS, TlsConfig,
+};
 pub use loader::{load_file, load_str};
 pub use relabel::{
-    is_legacy_label_name, NameValidationScheme, RelabelAction, RelabelConfig, RelabelRegex, DEFAULT_RELABEL_REGEX,
+    DEFAULT_RELABEL_REGEX, NameValidationScheme, RelabelAction, RelabelConfig, RelabelRegex,
+    is_legacy_label_name,
 };
-pub use remote::{MetadataConfig, QueueConfig, RemoteReadConfig, RemoteWriteConfig, PROTOBUF_MESSAGES};
-pub use scrape::{ScrapeConfig, ScrapeProtocol, ESCAPING_SCHEMES};
+pub use remote::{
+    MetadataConfig, PROTOBUF_MESSAGES, QueueConfig, RemoteReadConfig, RemoteWriteConfig,
+};
+pub use scrape::{ESCAPING_SCHEMES, ScrapeConfig, ScrapeProtocol};
 pub use sd::{
-    FileSdConfig, GenericSdConfig, KubernetesAttachMetadata, KubernetesNamespaceDiscovery, KubernetesSdConfig,
-    KubernetesSelector, StaticConfig,
+    FileSdConfig, GenericSdConfig, KubernetesAttachMetadata, KubernetesNamespaceDiscovery,
+    KubernetesSdConfig, KubernetesSelector, StaticConfig,
 };
-pub use secret::{Secret, SECRET_PLACEHOLDER};
+pub use secret::{SECRET_PLACEHOLDER, Secret};
 pub use sections::{
-    ChunkEncodingConfig, ExemplarsConfig, OtlpConfig, RuntimeConfig, SightlineConfig, SightlineOtlpConfig,
-    StorageConfig, TracesConfig, TracingConfig, TsdbConfig, TsdbRetentionConfig, UiConfig,
+    ChunkEncodingConfig, ExemplarsConfig, OtlpConfig, RuntimeConfig, SightlineConfig,
+    SightlineOtlpConfig, StorageConfig, TracesConfig, TracingConfig, TsdbConfig,
+    TsdbRetentionConfig, UiConfig,
 };
-pub use web::{load_web_config, load_web_config_str, HttpServerConfig, TlsServerConfig, WebConfig};
+pub use web::{HttpServerConfig, TlsServerConfig, WebConfig, load_web_config, load_web_config_str};
 
 /// The whole `prometheus.yml`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default, deserialize_with = "de::nullable")]
@@ -60,21 +66,41 @@ pub struct Config {
     #[serde(default, deserialize_with = "de::nullable")]
     pub alerting: AlertingConfig,
     /// Rule file globs as written (see [`Config::resolve_rule_files`]).
-    #[serde(default, deserialize_with = "de::nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub rule_files: Vec<String>,
     /// Globs of files holding more `scrape_configs`; loaded by [`load_file`]
     /// into [`Config::file_scrape_configs`].
-    #[serde(default, deserialize_with = "de::nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de::nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub scrape_config_files: Vec<String>,
-    #[serde(default, deserialize_with = "de::scrape_configs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de::scrape_configs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub scrape_configs: Vec<ScrapeConfig>,
     #[serde(default, deserialize_with = "de::nullable")]
     pub storage: StorageConfig,
     #[serde(default, deserialize_with = "de::nullable")]
     pub tracing: TracingConfig,
-    #[serde(default, deserialize_with = "de::remote_write_configs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de::remote_write_configs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub remote_write: Vec<RemoteWriteConfig>,
-    #[serde(default, deserialize_with = "de::remote_read_configs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "de::remote_read_configs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub remote_read: Vec<RemoteReadConfig>,
     #[serde(default, deserialize_with = "de::nullable")]
     pub otlp: OtlpConfig,
@@ -85,26 +111,6 @@ pub struct Config {
     /// `scrape_configs`, job names unique across both).
     #[serde(skip)]
     pub file_scrape_configs: Vec<ScrapeConfig>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            global: GlobalConfig::default(),
-            runtime: RuntimeConfig::default(),
-            alerting: AlertingConfig::default(),
-            rule_files: Vec::new(),
-            scrape_config_files: Vec::new(),
-            scrape_configs: Vec::new(),
-            storage: StorageConfig::default(),
-            tracing: TracingConfig::default(),
-            remote_write: Vec::new(),
-            remote_read: Vec::new(),
-            otlp: OtlpConfig::default(),
-            sightline: SightlineConfig::default(),
-            file_scrape_configs: Vec::new(),
-        }
-    }
 }
 
 impl Config {
@@ -144,7 +150,10 @@ impl Config {
     /// Expands the `rule_files` globs, relative paths being relative to
     /// `base_dir` (the config file's directory). Sorted, deduplicated.
     pub fn resolve_rule_files(&self, base_dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
-        loader::expand_globs(&self.rule_files, base_dir, "rule_files")
+        let mut files = loader::expand_globs(&self.rule_files, base_dir, "rule_files")?;
+        files.sort();
+        files.dedup();
+        Ok(files)
     }
 }
 

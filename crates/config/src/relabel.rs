@@ -10,7 +10,7 @@ use regex::Regex;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::de::{is_zero_u64, opt_string, Scalar};
+use crate::de::{Scalar, is_zero_u64, opt_string};
 use crate::error::{FieldPath, Validation};
 
 /// How metric and label names are validated (`model.ValidationScheme`).
@@ -187,7 +187,16 @@ impl<'de> Deserialize<'de> for RelabelRegex {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // `regex:` with no value is the empty regex (not the default), as in Go.
         let s = opt_string(d)?;
-        RelabelRegex::new(&s).map_err(|e| de::Error::custom(format!("error parsing regexp: {e}")))
+        RelabelRegex::new(&s).map_err(|e| {
+            // regex's syntax errors are multi-line drawings; keep the gist.
+            let text = e.to_string();
+            let reason = text
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ");
+            de::Error::custom(format!("error parsing regexp {s:?}: {reason}"))
+        })
     }
 }
 
@@ -211,7 +220,11 @@ pub struct RelabelConfig {
     pub regex: RelabelRegex,
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub modulus: u64,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub target_label: String,
     #[serde(default = "default_replacement", deserialize_with = "opt_string")]
     pub replacement: String,
@@ -241,10 +254,14 @@ impl RelabelConfig {
         if self.modulus == 0 && action == HashMod {
             return Err("relabel configuration for hashmod requires non-zero modulus".into());
         }
-        if matches!(action, Replace | HashMod | Lowercase | Uppercase | KeepEqual | DropEqual)
-            && self.target_label.is_empty()
+        if matches!(
+            action,
+            Replace | HashMod | Lowercase | Uppercase | KeepEqual | DropEqual
+        ) && self.target_label.is_empty()
         {
-            return Err(format!("relabel configuration for {action} action requires 'target_label' value"));
+            return Err(format!(
+                "relabel configuration for {action} action requires 'target_label' value"
+            ));
         }
         // `$1` / `${name}` references are allowed in replace targets and
         // labelmap replacements; under UTF-8 any non-empty name is valid.
@@ -252,7 +269,12 @@ impl RelabelConfig {
             NameValidationScheme::Legacy => RELABEL_TARGET_LEGACY.is_match(v),
             NameValidationScheme::Utf8 => scheme.is_valid_label_name(v),
         };
-        let invalid_target = || format!("{:?} is invalid 'target_label' for {action} action", self.target_label);
+        let invalid_target = || {
+            format!(
+                "{:?} is invalid 'target_label' for {action} action",
+                self.target_label
+            )
+        };
         if action == Replace {
             let ok = if self.target_label.contains('$') {
                 valid_with_vars(&self.target_label)
@@ -272,7 +294,10 @@ impl RelabelConfig {
             }
         }
         if action == LabelMap && !valid_with_vars(&self.replacement) {
-            return Err(format!("{:?} is invalid 'replacement' for {action} action", self.replacement));
+            return Err(format!(
+                "{:?} is invalid 'replacement' for {action} action",
+                self.replacement
+            ));
         }
         if action == HashMod && !scheme.is_valid_label_name(&self.target_label) {
             return Err(invalid_target());
@@ -294,14 +319,20 @@ impl RelabelConfig {
                 || self.separator != default_separator()
                 || self.replacement != default_replacement())
         {
-            return Err(format!("{action} action requires only 'regex', and no other fields"));
+            return Err(format!(
+                "{action} action requires only 'regex', and no other fields"
+            ));
         }
         Ok(())
     }
 }
 
 /// Validates a list of rules, naming the failing one in the error.
-pub(crate) fn validate_all(rules: &[RelabelConfig], path: &FieldPath, scheme: NameValidationScheme) -> Validation {
+pub(crate) fn validate_all(
+    rules: &[RelabelConfig],
+    path: &FieldPath,
+    scheme: NameValidationScheme,
+) -> Validation {
     for (i, rule) in rules.iter().enumerate() {
         rule.validate(scheme).map_err(|m| path.idx(i).error(m))?;
     }
@@ -332,8 +363,15 @@ mod tests {
     #[test]
     fn action_is_case_insensitive() {
         assert_eq!(rule("action: DROP").unwrap().action, RelabelAction::Drop);
-        assert_eq!(rule("action: LabelMap").unwrap().action, RelabelAction::LabelMap);
-        assert!(rule("action: explode").unwrap_err().contains("unknown relabel action"));
+        assert_eq!(
+            rule("action: LabelMap").unwrap().action,
+            RelabelAction::LabelMap
+        );
+        assert!(
+            rule("action: explode")
+                .unwrap_err()
+                .contains("unknown relabel action")
+        );
     }
 
     #[test]
@@ -341,13 +379,34 @@ mod tests {
         let cases = [
             ("action: replace", "requires 'target_label'"),
             ("action: hashmod\ntarget_label: x", "non-zero modulus"),
-            ("action: hashmod\nmodulus: 2", "hashmod action requires 'target_label'"),
-            ("action: keepequal\nsource_labels: [a]", "keepequal action requires 'target_label'"),
-            ("action: dropequal\nsource_labels: [a]\ntarget_label: b\nregex: x", "requires only 'source_labels'"),
-            ("action: lowercase\nsource_labels: [a]", "lowercase action requires 'target_label'"),
-            ("action: uppercase\ntarget_label: a\nreplacement: x", "'replacement' can not be set"),
-            ("action: labeldrop\nsource_labels: [a]", "labeldrop action requires only 'regex'"),
-            ("action: labelkeep\nseparator: ','", "labelkeep action requires only 'regex'"),
+            (
+                "action: hashmod\nmodulus: 2",
+                "hashmod action requires 'target_label'",
+            ),
+            (
+                "action: keepequal\nsource_labels: [a]",
+                "keepequal action requires 'target_label'",
+            ),
+            (
+                "action: dropequal\nsource_labels: [a]\ntarget_label: b\nregex: x",
+                "requires only 'source_labels'",
+            ),
+            (
+                "action: lowercase\nsource_labels: [a]",
+                "lowercase action requires 'target_label'",
+            ),
+            (
+                "action: uppercase\ntarget_label: a\nreplacement: x",
+                "'replacement' can not be set",
+            ),
+            (
+                "action: labeldrop\nsource_labels: [a]",
+                "labeldrop action requires only 'regex'",
+            ),
+            (
+                "action: labelkeep\nseparator: ','",
+                "labelkeep action requires only 'regex'",
+            ),
             ("regex: 'abc(def'", "error parsing regexp"),
             ("action: null", "relabel action cannot be empty"),
         ];

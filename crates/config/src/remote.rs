@@ -8,11 +8,11 @@ use crate::de::{default_true, is_false, opt_string};
 use crate::duration::Duration;
 use crate::error::{FieldPath, Validation};
 use crate::http::with_http_client_config;
-use crate::relabel::{validate_all, NameValidationScheme, RelabelConfig};
+use crate::relabel::{NameValidationScheme, RelabelConfig, validate_all};
 use crate::sd::GenericSdConfig;
 
 /// Headers remote read/write users may not set (`reservedHeaders`).
-const RESERVED_HEADERS: &[&str] = &[
+pub(crate) const RESERVED_HEADERS: &[&str] = &[
     "host",
     "content-encoding",
     "content-length",
@@ -41,14 +41,17 @@ pub(crate) fn validate_headers(headers: &BTreeMap<String, String>, path: &FieldP
             ));
         }
         if RESERVED_HEADERS.contains(&lower.as_str()) {
-            return Err(p.error(format!("{name} is a reserved header. It must not be changed")));
+            return Err(p.error(format!(
+                "{name} is a reserved header. It must not be changed"
+            )));
         }
     }
     Ok(())
 }
 
 /// Remote write protobuf messages (`protobuf_message`).
-pub const PROTOBUF_MESSAGES: [&str; 2] = ["prometheus.WriteRequest", "io.prometheus.write.v2.Request"];
+pub const PROTOBUF_MESSAGES: [&str; 2] =
+    ["prometheus.WriteRequest", "io.prometheus.write.v2.Request"];
 
 fn default_remote_write_timeout() -> Duration {
     Duration::from_secs(30)
@@ -138,7 +141,9 @@ impl QueueConfig {
             ("max_samples_per_send", self.max_samples_per_send),
         ] {
             if v <= 0 {
-                return Err(path.key(field).error(format!("{field} must be greater than 0, got {v}")));
+                return Err(path
+                    .key(field)
+                    .error(format!("{field} must be greater than 0, got {v}")));
             }
         }
         if self.min_shards > self.max_shards {
@@ -176,7 +181,11 @@ impl Default for MetadataConfig {
 }
 
 impl RemoteWriteConfig {
-    pub(crate) fn validate(&mut self, path: &FieldPath, scheme: NameValidationScheme) -> Validation {
+    pub(crate) fn validate(
+        &mut self,
+        path: &FieldPath,
+        scheme: NameValidationScheme,
+    ) -> Validation {
         if self.url.is_empty() {
             return Err(path.key("url").error("url for remote_write is empty"));
         }
@@ -207,7 +216,11 @@ impl RemoteWriteConfig {
             )));
         }
         self.queue_config.validate(&path.key("queue_config"))?;
-        validate_all(&self.write_relabel_configs, &path.key("write_relabel_configs"), scheme)
+        validate_all(
+            &self.write_relabel_configs,
+            &path.key("write_relabel_configs"),
+            scheme,
+        )
     }
 }
 

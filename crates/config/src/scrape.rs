@@ -6,11 +6,11 @@ use std::fmt;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-use crate::de::{default_true, is_zero_u64, opt_string, ByteSize, Scalar};
+use crate::de::{ByteSize, Scalar, default_true, is_zero_u64, opt_string};
 use crate::duration::Duration;
 use crate::error::{FieldPath, Validation};
 use crate::global::GlobalConfig;
-use crate::relabel::{validate_all, NameValidationScheme, RelabelConfig};
+use crate::relabel::{NameValidationScheme, RelabelConfig, validate_all};
 use crate::sd::{check_target_address, with_service_discovery};
 
 /// A scrape protocol name such as `OpenMetricsText1.0.0` (case sensitive).
@@ -21,8 +21,14 @@ pub struct ScrapeProtocol(pub String);
 impl ScrapeProtocol {
     /// Supported protocols and their `Accept` header media types.
     pub const SUPPORTED: [(&'static str, &'static str); 5] = [
-        ("OpenMetricsText0.0.1", "application/openmetrics-text;version=0.0.1"),
-        ("OpenMetricsText1.0.0", "application/openmetrics-text;version=1.0.0"),
+        (
+            "OpenMetricsText0.0.1",
+            "application/openmetrics-text;version=0.0.1",
+        ),
+        (
+            "OpenMetricsText1.0.0",
+            "application/openmetrics-text;version=1.0.0",
+        ),
         (
             "PrometheusProto",
             "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
@@ -41,7 +47,10 @@ impl ScrapeProtocol {
 
     /// The `Accept` header value for this protocol, if supported.
     pub fn header_value(&self) -> Option<&'static str> {
-        Self::SUPPORTED.iter().find(|(n, _)| *n == self.0).map(|(_, h)| *h)
+        Self::SUPPORTED
+            .iter()
+            .find(|(n, _)| *n == self.0)
+            .map(|(_, h)| *h)
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {
@@ -49,14 +58,23 @@ impl ScrapeProtocol {
             return Ok(());
         }
         let names: Vec<&str> = Self::SUPPORTED.iter().map(|(n, _)| *n).collect();
-        Err(format!("unknown scrape protocol {}, supported: [{}]", self.0, names.join(" ")))
+        Err(format!(
+            "unknown scrape protocol {}, supported: [{}]",
+            self.0,
+            names.join(" ")
+        ))
     }
 
     /// Prometheus's default negotiation order.
     pub fn defaults() -> Vec<ScrapeProtocol> {
-        ["OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText1.0.0", "PrometheusText0.0.4"]
-            .map(ScrapeProtocol::new)
-            .to_vec()
+        [
+            "OpenMetricsText1.0.0",
+            "OpenMetricsText0.0.1",
+            "PrometheusText1.0.0",
+            "PrometheusText0.0.4",
+        ]
+        .map(ScrapeProtocol::new)
+        .to_vec()
     }
 
     /// The default order when native histograms are scraped (protobuf first).
@@ -82,7 +100,10 @@ pub(crate) fn validate_scrape_protocols(protocols: &[ScrapeProtocol]) -> Result<
         let lower = p.0.to_lowercase();
         if seen.contains(&lower) {
             let all: Vec<&str> = protocols.iter().map(ScrapeProtocol::as_str).collect();
-            return Err(format!("duplicated protocol in scrape_protocols, got [{}]", all.join(" ")));
+            return Err(format!(
+                "duplicated protocol in scrape_protocols, got [{}]",
+                all.join(" ")
+            ));
         }
         p.validate().map_err(|m| format!("scrape_protocols: {m}"))?;
         seen.push(lower);
@@ -91,12 +112,16 @@ pub(crate) fn validate_scrape_protocols(protocols: &[ScrapeProtocol]) -> Result<
 }
 
 /// `metric_name_validation_scheme`: `""`, `utf8` or `legacy`.
-pub(crate) fn opt_validation_scheme<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NameValidationScheme>, D::Error> {
+pub(crate) fn opt_validation_scheme<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<NameValidationScheme>, D::Error> {
     match Option::<Scalar>::deserialize(d)?.map(|s| s.0).as_deref() {
         None | Some("") => Ok(None),
         Some("utf8") => Ok(Some(NameValidationScheme::Utf8)),
         Some("legacy") => Ok(Some(NameValidationScheme::Legacy)),
-        Some(other) => Err(de::Error::custom(format!("unrecognized ValidationScheme: {other:?}"))),
+        Some(other) => Err(de::Error::custom(format!(
+            "unrecognized ValidationScheme: {other:?}"
+        ))),
     }
 }
 
@@ -185,7 +210,8 @@ impl ScrapeConfig {
     /// A job with Prometheus's defaults (before inheriting from `global`).
     pub fn new(job_name: &str) -> Self {
         // The empty YAML mapping yields exactly the per-field defaults.
-        let mut c: ScrapeConfig = serde_json::from_value(serde_json::json!({})).expect("defaults deserialize");
+        let mut c: ScrapeConfig =
+            serde_json::from_value(serde_json::json!({})).expect("defaults deserialize");
         c.job_name = job_name.to_string();
         c
     }
@@ -248,8 +274,14 @@ impl ScrapeConfig {
             (&mut self.sample_limit, global.sample_limit),
             (&mut self.target_limit, global.target_limit),
             (&mut self.label_limit, global.label_limit),
-            (&mut self.label_name_length_limit, global.label_name_length_limit),
-            (&mut self.label_value_length_limit, global.label_value_length_limit),
+            (
+                &mut self.label_name_length_limit,
+                global.label_name_length_limit,
+            ),
+            (
+                &mut self.label_value_length_limit,
+                global.label_value_length_limit,
+            ),
             (&mut self.keep_dropped_targets, global.keep_dropped_targets),
         ] {
             if *mine == 0 {
@@ -275,8 +307,10 @@ impl ScrapeConfig {
             };
         }
         validate_scrape_protocols(&self.scrape_protocols).map_err(|m| {
-            path.key("scrape_protocols")
-                .error(format!("{m} for scrape config with job name {:?}", self.job_name))
+            path.key("scrape_protocols").error(format!(
+                "{m} for scrape config with job name {:?}",
+                self.job_name
+            ))
         })?;
         if let Some(fallback) = &self.fallback_scrape_protocol {
             fallback.validate().map_err(|m| {
@@ -289,7 +323,9 @@ impl ScrapeConfig {
 
         let global_scheme = global.name_validation_scheme();
         let local_unset = self.metric_name_validation_scheme.is_none();
-        let scheme = *self.metric_name_validation_scheme.get_or_insert(global_scheme);
+        let scheme = *self
+            .metric_name_validation_scheme
+            .get_or_insert(global_scheme);
 
         let mut global_escaping = global.metric_name_escaping_scheme.clone();
         if global_escaping.is_empty() {
@@ -314,7 +350,9 @@ impl ScrapeConfig {
         let escaping_path = path.key("metric_name_escaping_scheme");
         match self.metric_name_escaping_scheme.as_str() {
             "allow-utf-8" if scheme != NameValidationScheme::Utf8 => {
-                return Err(escaping_path.error("utf8 metric names requested but validation scheme is not set to UTF8"));
+                return Err(escaping_path.error(
+                    "utf8 metric names requested but validation scheme is not set to UTF8",
+                ));
             }
             s if ESCAPING_SCHEMES.contains(&s) => {}
             other => {
@@ -324,13 +362,18 @@ impl ScrapeConfig {
             }
         }
         if self.convert_classic_histograms_to_nhcb.is_none() {
-            self.convert_classic_histograms_to_nhcb = Some(global.convert_classic_histograms_to_nhcb);
+            self.convert_classic_histograms_to_nhcb =
+                Some(global.convert_classic_histograms_to_nhcb);
         }
         if self.always_scrape_classic_histograms.is_none() {
             self.always_scrape_classic_histograms = Some(global.always_scrape_classic_histograms);
         }
         validate_all(&self.relabel_configs, &path.key("relabel_configs"), scheme)?;
-        validate_all(&self.metric_relabel_configs, &path.key("metric_relabel_configs"), scheme)?;
+        validate_all(
+            &self.metric_relabel_configs,
+            &path.key("metric_relabel_configs"),
+            scheme,
+        )?;
         Ok(())
     }
 }

@@ -100,7 +100,10 @@ fn needs_quotes(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return true;
     };
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace() || s.ends_with(char::is_whitespace) {
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first)
+        || first.is_whitespace()
+        || s.ends_with(char::is_whitespace)
+    {
         return true;
     }
     if s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.chars().any(char::is_control) {
@@ -109,7 +112,19 @@ fn needs_quotes(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
-        "null" | "~" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | ".nan" | ".inf" | "-.inf"
+        "null"
+            | "~"
+            | "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | ".nan"
+            | ".inf"
+            | "-.inf"
     ) {
         return true;
     }

@@ -90,7 +90,12 @@ pub fn decompress_snappy(body: &[u8], max_decompressed: usize) -> Result<Vec<u8>
 fn from_v1(req: prompb::WriteRequest) -> Result<DecodedWrite, RemoteError> {
     let mut series = Vec::with_capacity(req.timeseries.len());
     for (i, ts) in req.timeseries.into_iter().enumerate() {
-        check_series_labels(i, ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))?;
+        check_series_labels(
+            i,
+            ts.labels
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str())),
+        )?;
         // Validated: names sorted and unique, so only empty values need dropping.
         let labels = Labels::from_sorted(
             ts.labels
@@ -113,7 +118,14 @@ fn from_v1(req: prompb::WriteRequest) -> Result<DecodedWrite, RemoteError> {
             .collect();
         series.push(DecodedSeries {
             labels,
-            samples: ts.samples.iter().map(|s| Sample { t: s.timestamp, v: s.value }).collect(),
+            samples: ts
+                .samples
+                .iter()
+                .map(|s| Sample {
+                    t: s.timestamp,
+                    v: s.value,
+                })
+                .collect(),
             exemplars,
             histogram_count: ts.histograms.len(),
         });
@@ -214,7 +226,7 @@ fn resolve_refs<'s>(
     out: &mut Vec<(&'s str, &'s str)>,
 ) -> Result<(), RemoteError> {
     out.clear();
-    if refs.len() % 2 != 0 {
+    if !refs.len().is_multiple_of(2) {
         return Err(RemoteError::malformed(format!(
             "series {series}: {what} labels_refs has odd length {}",
             refs.len()
@@ -299,7 +311,14 @@ fn from_v2(req: writev2::Request) -> Result<DecodedWrite, RemoteError> {
 
         series.push(DecodedSeries {
             labels,
-            samples: ts.samples.iter().map(|s| Sample { t: s.timestamp, v: s.value }).collect(),
+            samples: ts
+                .samples
+                .iter()
+                .map(|s| Sample {
+                    t: s.timestamp,
+                    v: s.value,
+                })
+                .collect(),
             exemplars,
             histogram_count: ts.histograms.len(),
         });

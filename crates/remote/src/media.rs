@@ -37,7 +37,9 @@ const PROTO_V2: &str = "io.prometheus.write.v2.Request";
 ///
 /// A missing header means 1.0, as does `application/x-protobuf` without a
 /// `proto` parameter: 1.0 senders never set one. Anything else is a 415.
-pub fn write_proto_from_content_type(content_type: Option<&str>) -> Result<WriteProto, RemoteError> {
+pub fn write_proto_from_content_type(
+    content_type: Option<&str>,
+) -> Result<WriteProto, RemoteError> {
     let Some(ct) = content_type.map(str::trim).filter(|c| !c.is_empty()) else {
         return Ok(WriteProto::V1);
     };
@@ -99,7 +101,9 @@ mod tests {
             WriteProto::V1
         );
         assert_eq!(
-            ok(Some("application/x-protobuf; proto=io.prometheus.write.v2.Request")),
+            ok(Some(
+                "application/x-protobuf; proto=io.prometheus.write.v2.Request"
+            )),
             WriteProto::V2
         );
         assert_eq!(ok(Some(WriteProto::V2.content_type())), WriteProto::V2);
@@ -117,6 +121,11 @@ mod tests {
     fn encodings() {
         assert!(check_content_encoding(None).is_ok());
         assert!(check_content_encoding(Some("snappy")).is_ok());
-        assert_eq!(check_content_encoding(Some("gzip")).unwrap_err().status_code(), 415);
+        assert_eq!(
+            check_content_encoding(Some("gzip"))
+                .unwrap_err()
+                .status_code(),
+            415
+        );
     }
 }

@@ -32,7 +32,10 @@ fn decode_v1(body: &[u8]) -> Result<sightline_remote::DecodedWrite, RemoteError>
 fn v1_round_trip() {
     let input = series();
     let body = encode_write_request_v1(&input);
-    for ct in [None, Some("application/x-protobuf;proto=prometheus.WriteRequest")] {
+    for ct in [
+        None,
+        Some("application/x-protobuf;proto=prometheus.WriteRequest"),
+    ] {
         let got = decode_write_request(&body, ct, None, MAX).unwrap();
         assert_eq!(got.series.len(), 2);
         for ((labels, samples), s) in input.iter().zip(&got.series) {
@@ -50,7 +53,11 @@ fn v2_round_trip() {
     let input = series();
     let body = encode_write_request_v2(&input);
     let got = decode_write_request(&body, Some(V2_CT), Some("snappy"), MAX).unwrap();
-    let back: Vec<_> = got.series.into_iter().map(|s| (s.labels, s.samples)).collect();
+    let back: Vec<_> = got
+        .series
+        .into_iter()
+        .map(|s| (s.labels, s.samples))
+        .collect();
     assert_eq!(back, input);
 }
 
@@ -134,12 +141,25 @@ fn v1_exemplars_and_histograms_by_hand() {
     let h = &decoded.timeseries[0].histograms[0];
     assert_eq!(h.count, Some(prompb::histogram::Count::CountInt(3)));
     assert_eq!(h.schema, -1);
-    assert_eq!(h.zero_count, Some(prompb::histogram::ZeroCount::ZeroCountFloat(0.5)));
-    assert_eq!(h.positive_spans, vec![prompb::BucketSpan { offset: -2, length: 1 }]);
+    assert_eq!(
+        h.zero_count,
+        Some(prompb::histogram::ZeroCount::ZeroCountFloat(0.5))
+    );
+    assert_eq!(
+        h.positive_spans,
+        vec![prompb::BucketSpan {
+            offset: -2,
+            length: 1
+        }]
+    );
     assert_eq!(h.positive_deltas, vec![-1]);
     assert_eq!(h.reset_hint, prompb::histogram::ResetHint::Gauge as i32);
     assert_eq!(h.timestamp, 9);
-    assert_eq!(decoded.encode_to_vec(), req, "re-encoding must reproduce the bytes");
+    assert_eq!(
+        decoded.encode_to_vec(),
+        req,
+        "re-encoding must reproduce the bytes"
+    );
 
     let got = decode_proto(WriteProto::V1, &req).unwrap();
     let s = &got.series[0];
@@ -183,7 +203,10 @@ fn v2_field_numbers_match_upstream() {
     assert_eq!(req.encode_to_vec(), want);
 
     let got = decode_proto(WriteProto::V2, &want).unwrap();
-    assert_eq!(got.series[0].labels, Labels::from_pairs([("__name__", "a")]));
+    assert_eq!(
+        got.series[0].labels,
+        Labels::from_pairs([("__name__", "a")])
+    );
     assert_eq!(got.metadata.len(), 1);
     assert_eq!(got.metadata[0].0, "a");
     assert_eq!(got.metadata[0].1.kind, MetricType::Gauge);
@@ -193,9 +216,11 @@ fn v2_field_numbers_match_upstream() {
 #[test]
 fn v2_symbols_resolve() {
     let req = writev2::Request {
-        symbols: ["", "__name__", "cpu", "mode", "idle", "trace_id", "abc", "user", "help me", "s"]
-            .map(String::from)
-            .to_vec(),
+        symbols: [
+            "", "__name__", "cpu", "mode", "idle", "trace_id", "abc", "user", "help me", "s",
+        ]
+        .map(String::from)
+        .to_vec(),
         timeseries: vec![
             writev2::TimeSeries {
                 labels_refs: vec![1, 2, 3, 4],
@@ -242,7 +267,10 @@ fn v2_symbols_resolve() {
         got.series[0].labels,
         Labels::from_pairs([("__name__", "cpu"), ("mode", "idle")])
     );
-    assert_eq!(got.series[0].exemplars[0].labels, Labels::from_pairs([("trace_id", "abc")]));
+    assert_eq!(
+        got.series[0].exemplars[0].labels,
+        Labels::from_pairs([("trace_id", "abc")])
+    );
     assert_eq!(
         got.series[1].labels,
         Labels::from_pairs([("__name__", "cpu"), ("mode", "user")])
@@ -253,7 +281,10 @@ fn v2_symbols_resolve() {
     assert_eq!(got.metadata.len(), 1);
     let (family, md) = &got.metadata[0];
     assert_eq!(family, "cpu");
-    assert_eq!((md.kind, md.help.as_str(), md.unit.as_str()), (MetricType::Counter, "help me", "s"));
+    assert_eq!(
+        (md.kind, md.help.as_str(), md.unit.as_str()),
+        (MetricType::Counter, "help me", "s")
+    );
 }
 
 fn v1_body(labels: &[(&str, &str)]) -> Vec<u8> {
@@ -299,14 +330,25 @@ fn malformed(r: Result<sightline_remote::DecodedWrite, RemoteError>) -> String {
 #[test]
 fn empty_label_values_are_dropped() {
     let got = decode_v1(&v1_body(&[("__name__", "x"), ("a", ""), ("b", "1")])).unwrap();
-    assert_eq!(got.series[1].labels, Labels::from_pairs([("__name__", "x"), ("b", "1")]));
+    assert_eq!(
+        got.series[1].labels,
+        Labels::from_pairs([("__name__", "x"), ("b", "1")])
+    );
 }
 
 #[test]
 fn invalid_labels_are_rejected() {
-    let msg = malformed(decode_v1(&v1_body(&[("__name__", "x"), ("job", "a"), ("job", "b")])));
+    let msg = malformed(decode_v1(&v1_body(&[
+        ("__name__", "x"),
+        ("job", "a"),
+        ("job", "b"),
+    ])));
     assert_eq!(msg, "series 1 has duplicate label name \"job\"");
-    let msg = malformed(decode_v1(&v1_body(&[("__name__", "x"), ("b", "1"), ("a", "2")])));
+    let msg = malformed(decode_v1(&v1_body(&[
+        ("__name__", "x"),
+        ("b", "1"),
+        ("a", "2"),
+    ])));
     assert!(msg.contains("series 1 labels are not sorted"), "{msg}");
     let msg = malformed(decode_v1(&v1_body(&[("job", "a")])));
     assert_eq!(msg, "series 1 has no __name__ label");
@@ -340,7 +382,13 @@ fn too_large_is_checked_before_decompressing() {
     let body = encode_write_request_v1(&series());
     let len = snap::raw::decompress_len(&body).unwrap();
     let err = decode_write_request(&body, None, None, len - 1).unwrap_err();
-    assert_eq!(err, RemoteError::TooLarge { decompressed: len, limit: len - 1 });
+    assert_eq!(
+        err,
+        RemoteError::TooLarge {
+            decompressed: len,
+            limit: len - 1
+        }
+    );
     assert_eq!(err.status_code(), 413);
     assert!(decode_write_request(&body, None, None, len).is_ok());
 }
@@ -372,14 +420,22 @@ fn v2_bad_symbol_refs() {
                 },
             ],
         };
-        decode_write_request(&compress_snappy(&req.encode_to_vec()), Some(V2_CT), None, MAX)
+        decode_write_request(
+            &compress_snappy(&req.encode_to_vec()),
+            Some(V2_CT),
+            None,
+            MAX,
+        )
     };
     assert_eq!(
         malformed(mk(vec![1, 17])),
         "series 1: symbol reference 17 out of range (3 symbols)"
     );
     assert!(malformed(mk(vec![1, 2, 1])).contains("odd length"));
-    assert_eq!(malformed(mk(vec![1, 2, 1, 2])), "series 1 has duplicate label name \"__name__\"");
+    assert_eq!(
+        malformed(mk(vec![1, 2, 1, 2])),
+        "series 1 has duplicate label name \"__name__\""
+    );
     assert!(mk(vec![1, 2]).is_ok());
 }
 
@@ -405,7 +461,10 @@ fn v2_samples_and_histograms_are_exclusive() {
 
 #[test]
 fn truncated_bodies_never_panic() {
-    let bodies = [encode_write_request_v1(&series()), encode_write_request_v2(&series())];
+    let bodies = [
+        encode_write_request_v1(&series()),
+        encode_write_request_v2(&series()),
+    ];
     for body in &bodies {
         for end in 0..body.len() {
             for ct in [None, Some(V2_CT)] {

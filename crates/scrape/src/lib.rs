@@ -1,1 +1,11 @@
+//! Metrics collection: exposition parsers, relabeling, scrape targets and the
+//! loops that scrape them into the TSDB through its `Appender`.
 
+mod manager;
+pub mod parser;
+pub mod relabel;
+mod scrape_loop;
+pub mod target;
+
+pub use manager::{DroppedTarget, ScrapeManager, TargetInfo};
+pub use scrape_loop::{Health, TargetHealth, merge_labels};

@@ -1,1 +1,21 @@
-fn main() {}
+//! The `sightline` binary: parses the command line and hands off to the
+//! subcommand. All behaviour lives in the library crates; this only wires them.
+
+mod check;
+mod cli;
+mod run;
+mod serve;
+mod tsdb_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Run(args) => run::run(*args),
+        cli::Command::Check(c) => check::check(c),
+        cli::Command::Tsdb(c) => tsdb_cmd::tsdb(c),
+    }
+}

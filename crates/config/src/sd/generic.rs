@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::duration::parse_duration;
 use crate::error::{FieldPath, Validation};
-use crate::http::{HttpClientConfig, HTTP_CLIENT_KEYS};
+use crate::http::{HTTP_CLIENT_KEYS, HttpClientConfig};
 use crate::secret::SECRET_PLACEHOLDER;
 
 /// One entry of an unimplemented `*_sd_configs` list, as parsed YAML.
@@ -55,7 +55,8 @@ fn redact(v: &Value) -> Value {
         Value::Object(m) => Value::Object(
             m.iter()
                 .map(|(k, v)| {
-                    let hidden = SECRET_KEYS.contains(&k.as_str()) && !v.is_null() && !v.is_object();
+                    let hidden =
+                        SECRET_KEYS.contains(&k.as_str()) && !v.is_null() && !v.is_object();
                     let v = if hidden {
                         Value::String(SECRET_PLACEHOLDER.to_string())
                     } else {
@@ -102,7 +103,11 @@ fn stringify_scalars(key: &str, v: &Value) -> Value {
     match v {
         Value::Number(n) => Value::String(n.to_string()),
         Value::Bool(b) if !BOOL_KEYS.contains(&key) => Value::String(b.to_string()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), stringify_scalars(k, v))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), stringify_scalars(k, v)))
+                .collect(),
+        ),
         Value::Array(a) => Value::Array(a.iter().map(|v| stringify_scalars(key, v)).collect()),
         other => other.clone(),
     }
@@ -123,7 +128,9 @@ fn split_url(s: &str) -> Option<(String, String)> {
             let scheme = match s.split_once(':') {
                 Some((scheme, _))
                     if !scheme.is_empty()
-                        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+                        && scheme
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
                 {
                     scheme.to_lowercase()
                 }
@@ -149,7 +156,13 @@ fn check_http_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn one_of(path: &FieldPath, key: &str, value: &str, allowed: &[&str], msg: impl FnOnce() -> String) -> Validation {
+fn one_of(
+    path: &FieldPath,
+    key: &str,
+    value: &str,
+    allowed: &[&str],
+    msg: impl FnOnce() -> String,
+) -> Validation {
     if allowed.contains(&value) {
         Ok(())
     } else {
@@ -159,7 +172,11 @@ fn one_of(path: &FieldPath, key: &str, value: &str, allowed: &[&str], msg: impl 
 
 /// Prometheus's validation for the `mechanism` (YAML key, e.g.
 /// `azure_sd_configs`) section `c`, in the order Prometheus applies it.
-pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &FieldPath) -> Validation {
+pub(crate) fn validate_generic(
+    mechanism: &str,
+    c: &GenericSdConfig,
+    path: &FieldPath,
+) -> Validation {
     let err = |m: &str| Err(path.error(m));
     if let Some(v) = c.0.get("refresh_interval").filter(|v| !v.is_null()) {
         let s = c.str("refresh_interval");
@@ -182,14 +199,23 @@ pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &Fiel
                     }
                 }
             }
-            one_of(path, "authentication_method", &method, &["OAuth", "ManagedIdentity", "SDK"], || {
-                format!(
-                    r#"unknown authentication_type {method:?}. Supported types are "OAuth", "ManagedIdentity" or "SDK""#
-                )
-            })?;
+            one_of(
+                path,
+                "authentication_method",
+                &method,
+                &["OAuth", "ManagedIdentity", "SDK"],
+                || {
+                    format!(
+                        r#"unknown authentication_type {method:?}. Supported types are "OAuth", "ManagedIdentity" or "SDK""#
+                    )
+                },
+            )?;
         }
         "dns_sd_configs" => {
-            let names = c.0.get("names").and_then(Value::as_array).map_or(0, Vec::len);
+            let names =
+                c.0.get("names")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
             if names == 0 {
                 return err("DNS-SD config must contain at least one SRV record name");
             }
@@ -197,9 +223,13 @@ pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &Fiel
                 t if t.is_empty() => "SRV".to_string(),
                 t => t.to_uppercase(),
             };
-            one_of(path, "type", &rtype, &["SRV", "A", "AAAA", "MX", "NS"], || {
-                format!("invalid DNS-SD records type {rtype}")
-            })?;
+            one_of(
+                path,
+                "type",
+                &rtype,
+                &["SRV", "A", "AAAA", "MX", "NS"],
+                || format!("invalid DNS-SD records type {rtype}"),
+            )?;
             if rtype != "SRV" && !c.has("port") {
                 return err("a port is required in DNS-SD configs for all record types except SRV");
             }
@@ -207,7 +237,10 @@ pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &Fiel
         "ec2_sd_configs" => {
             if let Some(filters) = c.0.get("filters").and_then(Value::as_array) {
                 for (i, f) in filters.iter().enumerate() {
-                    let empty = f.get("values").and_then(Value::as_array).is_none_or(Vec::is_empty);
+                    let empty = f
+                        .get("values")
+                        .and_then(Value::as_array)
+                        .is_none_or(Vec::is_empty);
                     if empty {
                         return Err(path
                             .key("filters")
@@ -224,7 +257,11 @@ pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &Fiel
             }
             match split_url(&server) {
                 Some((scheme, host)) if !scheme.is_empty() && !host.is_empty() => {}
-                _ => return Err(path.key("server").error("eureka_sd: invalid eureka server URL")),
+                _ => {
+                    return Err(path
+                        .key("server")
+                        .error("eureka_sd: invalid eureka server URL"));
+                }
             }
         }
         "hetzner_sd_configs" => {
@@ -232,16 +269,19 @@ pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &Fiel
             if role.is_empty() {
                 return err("role missing (one of: robot, hcloud)");
             }
-            one_of(path, "role", &role, &["robot", "hcloud"], || format!("unknown role {role:?}"))?;
+            one_of(path, "role", &role, &["robot", "hcloud"], || {
+                format!("unknown role {role:?}")
+            })?;
         }
         "http_sd_configs" => check_http_url(&c.str("url")).map_err(|m| path.key("url").error(m))?,
-        "ionos_sd_configs" => {
-            if !c.has("datacenter_id") {
-                return err("datacenter id can't be empty");
-            }
+        "ionos_sd_configs" if !c.has("datacenter_id") => {
+            return err("datacenter id can't be empty");
         }
         "marathon_sd_configs" => {
-            let servers = c.0.get("servers").and_then(Value::as_array).map_or(0, Vec::len);
+            let servers =
+                c.0.get("servers")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
             if servers == 0 {
                 return err("marathon_sd: must contain at least one Marathon server");
             }
@@ -249,16 +289,24 @@ pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &Fiel
             let token_file = c.has("auth_token_file");
             let any_token = token || token_file;
             if token && token_file {
-                return err("marathon_sd: at most one of auth_token & auth_token_file must be configured");
+                return err(
+                    "marathon_sd: at most one of auth_token & auth_token_file must be configured",
+                );
             }
             if c.0.contains_key("basic_auth") && any_token {
-                return err("marathon_sd: at most one of basic_auth, auth_token & auth_token_file must be configured");
+                return err(
+                    "marathon_sd: at most one of basic_auth, auth_token & auth_token_file must be configured",
+                );
             }
             if (c.has("bearer_token") || c.has("bearer_token_file")) && any_token {
-                return err("marathon_sd: at most one of bearer_token, bearer_token_file, auth_token & auth_token_file must be configured");
+                return err(
+                    "marathon_sd: at most one of bearer_token, bearer_token_file, auth_token & auth_token_file must be configured",
+                );
             }
             if c.0.contains_key("authorization") && any_token {
-                return err("marathon_sd: at most one of auth_token, auth_token_file & authorization must be configured");
+                return err(
+                    "marathon_sd: at most one of auth_token, auth_token_file & authorization must be configured",
+                );
             }
         }
         "oci_sd_configs" => {
@@ -271,7 +319,13 @@ pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &Fiel
                     path,
                     "auth",
                     &auth,
-                    &["user", "api_key", "instance_principal", "workload_identity", "resource_principal"],
+                    &[
+                        "user",
+                        "api_key",
+                        "instance_principal",
+                        "workload_identity",
+                        "resource_principal",
+                    ],
                     || format!("unknown authentication method {auth:?}"),
                 )?;
             }
@@ -279,17 +333,29 @@ pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &Fiel
         "openstack_sd_configs" => {
             let role = c.str("role");
             if !role.is_empty() {
-                one_of(path, "role", &role, &["hypervisor", "instance", "loadbalancer"], || {
-                    format!("unknown OpenStack SD role {role:?}")
-                })?;
+                one_of(
+                    path,
+                    "role",
+                    &role,
+                    &["hypervisor", "instance", "loadbalancer"],
+                    || format!("unknown OpenStack SD role {role:?}"),
+                )?;
             }
             let availability = match c.str("availability") {
                 a if a.is_empty() => "public".to_string(),
                 a => a,
             };
-            one_of(path, "availability", &availability, &["public", "internal", "admin"], || {
-                format!("unknown availability {availability}, must be one of admin, internal or public")
-            })?;
+            one_of(
+                path,
+                "availability",
+                &availability,
+                &["public", "internal", "admin"],
+                || {
+                    format!(
+                        "unknown availability {availability}, must be one of admin, internal or public"
+                    )
+                },
+            )?;
             if role.is_empty() {
                 return err("role missing (one of: instance, hypervisor, loadbalancer)");
             }
@@ -322,9 +388,13 @@ pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &Fiel
                 }
             }
             let service = c.str("service");
-            one_of(path, "service", &service, &["vps", "dedicated_server"], || {
-                format!("unknown service: {service}")
-            })?;
+            one_of(
+                path,
+                "service",
+                &service,
+                &["vps", "dedicated_server"],
+                || format!("unknown service: {service}"),
+            )?;
         }
         "puppetdb_sd_configs" => {
             check_http_url(&c.str("url")).map_err(|m| path.key("url").error(m))?;
@@ -337,7 +407,9 @@ pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &Fiel
             if role.is_empty() {
                 return err("role missing (one of: instance, baremetal)");
             }
-            one_of(path, "role", &role, &["instance", "baremetal"], || format!("unknown role {role:?}"))?;
+            one_of(path, "role", &role, &["instance", "baremetal"], || {
+                format!("unknown role {role:?}")
+            })?;
             if !c.has("project_id") {
                 return err("project_id is mandatory");
             }
@@ -356,7 +428,9 @@ pub(crate) fn validate_generic(mechanism: &str, c: &GenericSdConfig, path: &Fiel
         "stackit_sd_configs" => {
             let endpoint = c.str("endpoint");
             if !endpoint.is_empty() && split_url(&endpoint).is_none() {
-                return Err(path.key("endpoint").error(format!("invalid endpoint {endpoint:?}: missing protocol scheme")));
+                return Err(path.key("endpoint").error(format!(
+                    "invalid endpoint {endpoint:?}: missing protocol scheme"
+                )));
             }
         }
         "uyuni_sd_configs" => {
@@ -383,11 +457,17 @@ mod tests {
 
     #[test]
     fn url_split() {
-        assert_eq!(split_url("http://foo/bar"), Some(("http".into(), "foo".into())));
+        assert_eq!(
+            split_url("http://foo/bar"),
+            Some(("http".into(), "foo".into()))
+        );
         assert_eq!(split_url("http://"), Some(("http".into(), String::new())));
         assert_eq!(split_url("invalid"), Some((String::new(), String::new())));
         assert_eq!(split_url("://invalid"), None);
-        assert_eq!(split_url("localhost:9090"), Some(("localhost".into(), String::new())));
+        assert_eq!(
+            split_url("localhost:9090"),
+            Some(("localhost".into(), String::new()))
+        );
     }
 
     #[test]

@@ -6,7 +6,14 @@ use crate::de::{is_false, opt_string};
 use crate::error::{FieldPath, Validation};
 use crate::http::with_http_client_config;
 
-const ROLES: [&str; 6] = ["pod", "service", "endpoints", "endpointslice", "node", "ingress"];
+const ROLES: [&str; 6] = [
+    "pod",
+    "service",
+    "endpoints",
+    "endpointslice",
+    "node",
+    "ingress",
+];
 
 with_http_client_config! {
     enable_http2_default = "crate::de::default_true";
@@ -44,9 +51,17 @@ pub struct KubernetesNamespaceDiscovery {
 pub struct KubernetesSelector {
     #[serde(default, deserialize_with = "opt_string")]
     pub role: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub label: String,
-    #[serde(default, deserialize_with = "opt_string", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "opt_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub field: String,
 }
 
@@ -62,7 +77,8 @@ pub struct KubernetesAttachMetadata {
 /// Selector roles each discovery role accepts.
 fn allowed_selectors(role: &str) -> &'static [&'static str] {
     match role {
-        "pod" => &["pod"],
+        // Node selectors narrow the node metadata attached to pods.
+        "pod" => &["pod", "node"],
         "service" => &["service"],
         "endpointslice" => &["pod", "service", "endpointslice"],
         "endpoints" => &["pod", "service", "endpoints"],
@@ -81,7 +97,9 @@ fn check_field_selector(s: &str) -> Result<(), String> {
     for term in s.split(',') {
         let ok = ["!=", "==", "="].iter().any(|op| term.contains(op));
         if !ok {
-            return Err(format!("invalid selector: '{s}'; can't understand '{term}'"));
+            return Err(format!(
+                "invalid selector: '{s}'; can't understand '{term}'"
+            ));
         }
     }
     Ok(())
@@ -90,10 +108,14 @@ fn check_field_selector(s: &str) -> Result<(), String> {
 impl KubernetesSdConfig {
     pub(crate) fn validate(&mut self, path: &FieldPath) -> Validation {
         if self.role.is_empty() {
-            return Err(path.key("role").error("role missing (one of: pod, service, endpoints, endpointslice, node, ingress)"));
+            return Err(path.key("role").error(
+                "role missing (one of: pod, service, endpoints, endpointslice, node, ingress)",
+            ));
         }
         if !ROLES.contains(&self.role.as_str()) {
-            return Err(path.key("role").error(format!("unknown Kubernetes SD role {:?}", self.role)));
+            return Err(path
+                .key("role")
+                .error(format!("unknown Kubernetes SD role {:?}", self.role)));
         }
         // Compare against defaults before normalization rewrites legacy fields.
         let custom_http = !self.http_client_config().is_default();
@@ -104,16 +126,22 @@ impl KubernetesSdConfig {
             return Err(path.error("cannot use 'kubeconfig_file' and 'api_server' simultaneously"));
         }
         if has_kubeconfig && custom_http {
-            return Err(path.error("cannot use a custom HTTP client configuration together with 'kubeconfig_file'"));
+            return Err(path.error(
+                "cannot use a custom HTTP client configuration together with 'kubeconfig_file'",
+            ));
         }
         if !has_api_server && custom_http {
             return Err(path.error("to use custom HTTP client configuration please provide the 'api_server' URL explicitly"));
         }
         if has_api_server && self.namespaces.own_namespace {
-            return Err(path.error("cannot use 'api_server' and 'namespaces.own_namespace' simultaneously"));
+            return Err(
+                path.error("cannot use 'api_server' and 'namespaces.own_namespace' simultaneously")
+            );
         }
         if has_kubeconfig && self.namespaces.own_namespace {
-            return Err(path.error("cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously"));
+            return Err(path.error(
+                "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously",
+            ));
         }
         let mut seen: Vec<&str> = Vec::new();
         for (i, sel) in self.selectors.iter().enumerate() {
@@ -124,7 +152,11 @@ impl KubernetesSdConfig {
             seen.push(&sel.role);
             let allowed = allowed_selectors(&self.role);
             if !allowed.contains(&sel.role.as_str()) {
-                return Err(p.error(format!("{} role supports only {} selectors", self.role, allowed.join(", "))));
+                return Err(p.error(format!(
+                    "{} role supports only {} selectors",
+                    self.role,
+                    allowed.join(", ")
+                )));
             }
             check_field_selector(&sel.field).map_err(|m| p.key("field").error(m))?;
         }

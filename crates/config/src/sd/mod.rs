@@ -117,7 +117,9 @@ impl StaticConfig {
     pub(crate) fn validate(&self, path: &FieldPath) -> Validation {
         for name in self.labels.keys() {
             if name.is_empty() {
-                return Err(path.key("labels").error(format!("{name:?} is not a valid label name")));
+                return Err(path
+                    .key("labels")
+                    .error(format!("{name:?} is not a valid label name")));
             }
         }
         Ok(())
@@ -154,11 +156,16 @@ static FILE_SD_NAME: LazyLock<Regex> = LazyLock::new(|| {
 impl FileSdConfig {
     pub(crate) fn validate(&self, path: &FieldPath) -> Validation {
         if self.files.is_empty() {
-            return Err(path.key("files").error("file service discovery config must contain at least one path name"));
+            return Err(path
+                .key("files")
+                .error("file service discovery config must contain at least one path name"));
         }
         for (i, f) in self.files.iter().enumerate() {
             if !FILE_SD_NAME.is_match(f) {
-                return Err(path.key("files").idx(i).error(format!("path name {f:?} is not valid for file discovery")));
+                return Err(path
+                    .key("files")
+                    .idx(i)
+                    .error(format!("path name {f:?} is not valid for file discovery")));
             }
         }
         Ok(())

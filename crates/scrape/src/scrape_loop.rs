@@ -1,0 +1,370 @@
+//! One target's scrape loop: fetch, parse, append, mark staleness, report.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use sightline_model::{Exemplar, Labels, LabelsBuilder, MetricMetadata, stale_nan};
+use sightline_tsdb::{Appendable, SeriesRef};
+use tokio::sync::watch;
+
+use crate::parser::{self, Entry, Format, SampleRef};
+use crate::target::Target;
+
+/// What `/api/v1/targets` shows about a target.
+#[derive(Clone, Debug, Default)]
+pub struct TargetHealth {
+    pub health: Health,
+    pub last_error: String,
+    /// Unix ms of the last scrape start (0 before the first).
+    pub last_scrape_ms: i64,
+    pub last_duration: Duration,
+    pub last_samples: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Health {
+    #[default]
+    Unknown,
+    Up,
+    Down,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// Per-loop settings from the scrape config.
+#[derive(Clone, Debug)]
+pub struct LoopSettings {
+    pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    pub sample_limit: u64,
+    pub label_limit: u64,
+    pub accept: String,
+    pub body_limit: u64,
+}
+
+struct CacheEntry {
+    r: SeriesRef,
+    labels: Labels,
+    seen: u64,
+}
+
+pub struct ScrapeLoop {
+    pub target: Target,
+    pub settings: LoopSettings,
+    pub health: Arc<Mutex<TargetHealth>>,
+    client: reqwest::Client,
+    store: Arc<dyn Appendable>,
+    /// Series of the last successful scrape, by a hash of the exposed name+labels.
+    cache: HashMap<u128, CacheEntry>,
+    iteration: u64,
+    /// Report series (`up`, …) refs, kept for staleness on stop.
+    report_refs: Vec<(Labels, SeriesRef)>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn series_key(s: &SampleRef<'_>) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(s.name.as_bytes());
+    for (n, v) in s.labels.iter() {
+        h.update(&[0xff]);
+        h.update(n.as_bytes());
+        h.update(&[0xfe]);
+        h.update(v.as_bytes());
+    }
+    h.digest128()
+}
+
+/// The stored label set: exposed labels merged with the target's. With
+/// `honor_labels` the exposed ones win; otherwise clashing exposed labels are
+/// kept as `exported_<name>` (Prometheus's rule).
+pub fn merge_labels(s: &SampleRef<'_>, target: &Labels, honor: bool) -> Labels {
+    let mut b = LabelsBuilder::new();
+    for (n, v) in s.labels.iter() {
+        b.set(n, v);
+    }
+    b.set(sightline_model::METRIC_NAME, s.name);
+    for l in target {
+        match b.get(&l.name) {
+            Some(_) if honor => {}
+            Some(existing) => {
+                let existing = existing.to_string();
+                let mut name = format!("exported_{}", l.name);
+                while b.get(&name).is_some() {
+                    name = format!("exported_{name}");
+                }
+                b.set(name, existing);
+                b.set(l.name.clone(), l.value.clone());
+            }
+            None => {
+                b.set(l.name.clone(), l.value.clone());
+            }
+        }
+    }
+    b.build()
+}
+
+impl ScrapeLoop {
+    pub fn new(
+        target: Target,
+        settings: LoopSettings,
+        client: reqwest::Client,
+        store: Arc<dyn Appendable>,
+    ) -> Self {
+        ScrapeLoop {
+            target,
+            settings,
+            health: Arc::new(Mutex::new(TargetHealth::default())),
+            client,
+            store,
+            cache: HashMap::new(),
+            iteration: 0,
+            report_refs: Vec::new(),
+        }
+    }
+
+    /// Runs until `stop` flips; then writes staleness markers for everything it exposed.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let interval = self.target.interval.max(Duration::from_millis(1));
+        // A stable per-target offset spreads scrapes over the interval.
+        let offset_ms = (self.target.key() % interval.as_millis().max(1) as u64) as i64;
+        let now = now_ms();
+        let iv = interval.as_millis() as i64;
+        let first = now - now.rem_euclid(iv) + offset_ms;
+        let first = if first < now { first + iv } else { first };
+        let sleep = Duration::from_millis((first - now) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = stop.changed() => { return; }
+        }
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => break,
+            }
+            self.scrape_once().await;
+        }
+        self.mark_all_stale(now_ms());
+    }
+
+    pub async fn scrape_once(&mut self) {
+        let start_ms = now_ms();
+        let started = Instant::now();
+        let result = self.fetch().await;
+        let (ok, scraped, added, err) = match result {
+            Ok((body, format)) => match self.ingest(&body, format, start_ms) {
+                Ok((n, added)) => (true, n, added, String::new()),
+                Err(e) => (false, 0, 0, e),
+            },
+            Err(e) => (false, 0, 0, e),
+        };
+        if !ok {
+            // A failed scrape ingests nothing and ends every series it exposed before.
+            self.mark_all_stale_except_report(start_ms);
+        }
+        let dur = started.elapsed();
+        self.report(start_ms, ok, dur, scraped, added);
+        let mut h = self.health.lock();
+        h.health = if ok { Health::Up } else { Health::Down };
+        h.last_error = err;
+        h.last_scrape_ms = start_ms;
+        h.last_duration = dur;
+        h.last_samples = scraped;
+    }
+
+    async fn fetch(&self) -> Result<(Vec<u8>, Format), String> {
+        let req = self
+            .client
+            .get(&self.target.url)
+            .header(reqwest::header::ACCEPT, &self.settings.accept)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", self.target.timeout.as_secs_f64()))
+            .timeout(self.target.timeout);
+        let resp = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                "context deadline exceeded".to_string()
+            } else {
+                format!("Get \"{}\": {}", self.target.url, error_chain(&e))
+            }
+        })?;
+        if !resp.status().is_success() {
+            return Err(format!("server returned HTTP status {}", resp.status()));
+        }
+        let ct = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = resp.bytes().await.map_err(|e| error_chain(&e))?;
+        if self.settings.body_limit > 0 && body.len() as u64 > self.settings.body_limit {
+            return Err(format!("body size limit exceeded ({} bytes)", self.settings.body_limit));
+        }
+        Ok((body.to_vec(), parser::format_from_content_type(&ct)))
+    }
+
+    /// Parses and appends one scrape; all or nothing.
+    fn ingest(&mut self, body: &[u8], format: Format, t: i64) -> Result<(u64, u64), String> {
+        self.iteration += 1;
+        let iter = self.iteration;
+        let mut app = self.store.appender();
+        let mut scraped = 0u64;
+        let mut added = 0u64;
+        let mut refused = 0u64;
+        let mut metadata: HashMap<String, MetricMetadata> = HashMap::new();
+        let honor_ts = self.settings.honor_timestamps;
+        let honor_labels = self.settings.honor_labels;
+        let sample_limit = self.settings.sample_limit;
+        let label_limit = self.settings.label_limit;
+        let target_labels = self.target.labels.clone();
+        let cache = &mut self.cache;
+        let mut new_keys: Vec<u128> = Vec::new();
+        let mut sink = |e: Entry<'_>| -> Result<(), parser::SinkError> {
+            let s = match e {
+                Entry::Sample(s) | Entry::Created(s) => s,
+                Entry::Type { family, kind } => {
+                    metadata.entry(family.to_string()).or_default().kind = kind;
+                    return Ok(());
+                }
+                Entry::Help { family, text } => {
+                    metadata.entry(family.to_string()).or_default().help = text.to_string();
+                    return Ok(());
+                }
+                Entry::Unit { family, unit } => {
+                    metadata.entry(family.to_string()).or_default().unit = unit.to_string();
+                    return Ok(());
+                }
+            };
+            scraped += 1;
+            if sample_limit > 0 && scraped > sample_limit {
+                return Err(format!("sample limit exceeded ({sample_limit})").into());
+            }
+            let ts = if honor_ts { s.timestamp.unwrap_or(t) } else { t };
+            let key = series_key(&s);
+            let res = match cache.get_mut(&key) {
+                Some(c) => {
+                    c.seen = iter;
+                    let r = c.r;
+                    match app.append_ref(r, ts, s.value) {
+                        Some(res) => res.map(|_| r),
+                        None => app.append(&c.labels, ts, s.value),
+                    }
+                }
+                None => {
+                    let labels = merge_labels(&s, &target_labels, honor_labels);
+                    if label_limit > 0 && labels.len() as u64 > label_limit {
+                        return Err(format!("label_limit exceeded (metric: {}, number of labels: {}, limit: {label_limit})", s.name, labels.len()).into());
+                    }
+                    let res = app.append(&labels, ts, s.value);
+                    if let Ok(r) = res {
+                        added += 1;
+                        new_keys.push(key);
+                        cache.insert(key, CacheEntry { r, labels, seen: iter });
+                    }
+                    res
+                }
+            };
+            match res {
+                Ok(r) => {
+                    if let Some(ex) = &s.exemplar {
+                        let labels = Labels::from_pairs(ex.labels.iter());
+                        let _ = app.append_exemplar(r, &Exemplar { labels, t: ex.timestamp.unwrap_or(ts), v: ex.value });
+                    }
+                }
+                Err(_) => refused += 1,
+            }
+            Ok(())
+        };
+        if let Err(e) = parser::parse(format, body, t, &mut sink) {
+            app.rollback();
+            // Series first seen in the failed scrape were never stored: forget them.
+            for k in new_keys {
+                self.cache.remove(&k);
+            }
+            return Err(e.to_string());
+        }
+        for (family, md) in &metadata {
+            app.update_metadata(family, md);
+        }
+        // Series exposed last time but not now get a staleness marker.
+        let stale: Vec<u128> = self.cache.iter().filter(|(_, c)| c.seen != iter).map(|(k, _)| *k).collect();
+        for k in stale {
+            if let Some(c) = self.cache.remove(&k) {
+                let _ = app.append_ref(c.r, t, stale_nan());
+            }
+        }
+        app.commit().map_err(|e| format!("storage: {e}"))?;
+        if refused > 0 {
+            tracing::debug!(target = %self.target.url, refused, "samples refused by storage");
+        }
+        Ok((scraped, added))
+    }
+
+    fn report(&mut self, t: i64, up: bool, dur: Duration, scraped: u64, added: u64) {
+        let mut app = self.store.appender();
+        let rows = [
+            ("up", if up { 1.0 } else { 0.0 }),
+            ("scrape_duration_seconds", dur.as_secs_f64()),
+            ("scrape_samples_scraped", scraped as f64),
+            ("scrape_samples_post_metric_relabeling", scraped as f64),
+            ("scrape_series_added", added as f64),
+        ];
+        let mut refs = Vec::with_capacity(rows.len());
+        for (name, v) in rows {
+            let mut b = self.target.labels.to_builder();
+            b.set(sightline_model::METRIC_NAME, name);
+            let l = b.build();
+            if let Ok(r) = app.append(&l, t, v) {
+                refs.push((l, r));
+            }
+        }
+        if let Err(e) = app.commit() {
+            tracing::warn!(error = %e, "storing scrape report failed");
+        }
+        self.report_refs = refs;
+    }
+
+    fn mark_all_stale_except_report(&mut self, t: i64) {
+        if self.cache.is_empty() {
+            return;
+        }
+        let mut app = self.store.appender();
+        for (_, c) in self.cache.drain() {
+            let _ = app.append_ref(c.r, t, stale_nan());
+        }
+        let _ = app.commit();
+    }
+
+    fn mark_all_stale(&mut self, t: i64) {
+        self.mark_all_stale_except_report(t);
+        let mut app = self.store.appender();
+        for (l, _) in self.report_refs.drain(..) {
+            let _ = app.append(&l, t, stale_nan());
+        }
+        let _ = app.commit();
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

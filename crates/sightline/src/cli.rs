@@ -1,0 +1,99 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "sightline", version, about = "Metrics, alerting and tracing in one binary, speaking Prometheus, Alertmanager, Jaeger and Tempo protocols.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Run(Box<RunArgs>),
+    /// Validate configuration files.
+    #[command(subcommand)]
+    Check(CheckCommand),
+    /// Work with TSDB directories.
+    #[command(subcommand)]
+    Tsdb(TsdbCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Prometheus configuration file (optionally with a `sightline:` section). Without it, the embedded default runs.
+    #[arg(long = "config.file")]
+    pub config_file: Option<PathBuf>,
+    /// Base path for metrics storage.
+    #[arg(long = "storage.path", visible_alias = "storage.tsdb.path", default_value = "./data")]
+    pub storage_path: PathBuf,
+    /// How long to retain samples (Prometheus duration, e.g. 15d).
+    #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]
+    pub retention_time: String,
+    /// Maximum bytes of storage blocks to retain (e.g. 512MB, 10GB); 0 means no limit.
+    #[arg(long = "storage.tsdb.retention.size", default_value = "0")]
+    pub retention_size: String,
+    /// Accept out-of-order samples this far behind a series' newest sample (overrides the config file).
+    #[arg(long = "storage.tsdb.out-of-order-time-window")]
+    pub ooo_window: Option<String>,
+    /// Address to listen on for the UI, API and telemetry.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    pub web_listen: String,
+    /// Exporter-toolkit web config file enabling TLS and/or basic auth.
+    #[arg(long = "web.config.file")]
+    pub web_config: Option<PathBuf>,
+    /// Alertmanager configuration file for the built-in Alertmanager.
+    #[arg(long = "alertmanager.config.file")]
+    pub alertmanager_config: Option<PathBuf>,
+    /// Address for the OTLP gRPC receiver.
+    #[arg(long = "otlp.grpc.listen-address", default_value = "0.0.0.0:4317")]
+    pub otlp_grpc_listen: String,
+    /// Address for the OTLP HTTP receiver.
+    #[arg(long = "otlp.http.listen-address", default_value = "0.0.0.0:4318")]
+    pub otlp_http_listen: String,
+    /// Log level: debug, info, warn, error.
+    #[arg(long = "log.level", default_value = "info")]
+    pub log_level: String,
+    /// Log format: logfmt (human-readable) or json.
+    #[arg(long = "log.format", default_value = "logfmt")]
+    pub log_format: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CheckCommand {
+    /// Validate a prometheus.yml; prints `file:line: field: problem` and exits 1 on error.
+    Config { files: Vec<PathBuf> },
+    /// Validate an exporter-toolkit web config file.
+    WebConfig { files: Vec<PathBuf> },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TsdbCommand {
+    /// Write blocks from an exposition file (as promtool's).
+    #[command(name = "create-blocks-from", subcommand)]
+    CreateBlocksFrom(CreateBlocksFrom),
+    /// Series and label cardinality of a data directory (as promtool's).
+    Analyze {
+        /// Data directory.
+        #[arg(default_value = "./data")]
+        dir: PathBuf,
+        /// Rows per table.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CreateBlocksFrom {
+    /// From an OpenMetrics text file with timestamps.
+    Openmetrics {
+        input: PathBuf,
+        #[arg(default_value = "./data")]
+        output: PathBuf,
+        /// Block duration (a multiple of 2h).
+        #[arg(long = "max-block-duration", default_value = "2h")]
+        max_block_duration: String,
+    },
+}

@@ -1,0 +1,198 @@
+//! `sightline run`: open storage, start the receivers and loops, serve HTTP,
+//! and shut everything down in order on SIGTERM/SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sightline_api::{ApiState, BasicAuth, SelfMetrics};
+use sightline_config::Config;
+use sightline_tsdb::{Db, Options};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::RunArgs;
+use crate::serve;
+
+fn init_logging(args: &RunArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{},h2=warn,hyper=warn,tower=warn,reqwest=warn", args.log_level))
+    });
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+/// The config the server runs: the file given, or the embedded default that scrapes itself.
+fn load_config(args: &RunArgs) -> Result<Config, String> {
+    match &args.config_file {
+        Some(p) => sightline_config::load_file(p).map_err(|e| e.to_string()),
+        None => Ok(Config::embedded_default(&self_scrape_address(&args.web_listen))),
+    }
+}
+
+/// Where the server reaches itself: a wildcard listen address becomes localhost.
+fn self_scrape_address(listen: &str) -> String {
+    match listen.rsplit_once(':') {
+        Some(("0.0.0.0" | "" | "[::]", port)) => format!("localhost:{port}"),
+        _ => listen.to_string(),
+    }
+}
+
+fn tsdb_options(args: &RunArgs, cfg: &Config) -> Result<Options, String> {
+    let retention = sightline_config::parse_duration(&args.retention_time)
+        .map_err(|e| format!("--storage.tsdb.retention.time: {e}"))?;
+    let size = if args.retention_size == "0" {
+        0
+    } else {
+        sightline_config::parse_byte_size(&args.retention_size)
+            .map_err(|e| format!("--storage.tsdb.retention.size: {e}"))?
+            .0
+    };
+    let ooo = match &args.ooo_window {
+        Some(s) => sightline_config::parse_duration(s)
+            .map_err(|e| format!("--storage.tsdb.out-of-order-time-window: {e}"))?
+            .as_millis() as i64,
+        None => cfg.storage.tsdb.out_of_order_time_window.as_millis() as i64,
+    };
+    Ok(Options {
+        retention_ms: retention.as_millis() as i64,
+        retention_bytes: size,
+        out_of_order_window_ms: ooo,
+        ..Options::default()
+    })
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    init_logging(&args);
+    // Both reqwest and the TLS listener use rustls; pin its crypto provider once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run_async(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "sightline stopped");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_async(args: RunArgs) -> Result<(), String> {
+    let cfg = load_config(&args)?;
+    let opts = tsdb_options(&args, &cfg)?;
+    let web = match &args.web_config {
+        Some(p) => Some(sightline_config::load_web_config(p).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let tls = match web.as_ref().and_then(|w| w.tls_server_config.as_ref()) {
+        Some(t) => Some(serve::tls_config(t)?),
+        None => None,
+    };
+    let auth = web
+        .as_ref()
+        .filter(|w| !w.basic_auth_users.is_empty())
+        .map(|w| Arc::new(BasicAuth::new(w.basic_auth_users.clone())));
+
+    let path: PathBuf = args.storage_path.clone();
+    let db = tokio::task::spawn_blocking(move || Db::open(&path, opts))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("opening storage at {}: {e}", args.storage_path.display()))?;
+
+    let metrics = Arc::new(SelfMetrics::new(db.clone()));
+
+    let scrapes = sightline_scrape::ScrapeManager::new(db.clone());
+    scrapes.apply(&cfg);
+
+    let mut state = ApiState::new(db.clone(), metrics.clone());
+    {
+        let config_file = args.config_file.clone();
+        let scrapes = scrapes.clone();
+        state.reload = Some(Arc::new(move || {
+            let Some(p) = &config_file else { return Ok(()) };
+            match sightline_config::load_file(p) {
+                Ok(cfg) => {
+                    scrapes.apply(&cfg);
+                    tracing::info!(file = %p.display(), "configuration reloaded");
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "configuration reload failed; keeping the running configuration");
+                    Err(e.to_string())
+                }
+            }
+        }));
+    }
+    let state = Arc::new(state);
+    let app = sightline_api::router(state.clone(), auth);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let maintenance = {
+        let db = db.clone();
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("tsdb-maintenance".into())
+            .spawn(move || maintenance_loop(&db, &stop))
+            .map_err(|e| e.to_string())?
+    };
+
+    let listener = tokio::net::TcpListener::bind(&args.web_listen)
+        .await
+        .map_err(|e| format!("listening on {}: {e}", args.web_listen))?;
+    tracing::info!(address = %args.web_listen, tls = tls.is_some(), "listening");
+    state.ready.store(true, Ordering::Relaxed);
+
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let hup_state = state.clone();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let s = hup_state.clone();
+            let _ = tokio::task::spawn_blocking(move || s.reload_config()).await;
+        }
+    });
+
+    let shutdown = async {
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down");
+    };
+    serve::serve(listener, app, tls, shutdown).await?;
+
+    state.ready.store(false, Ordering::Relaxed);
+    scrapes.stop().await;
+    stop.store(true, Ordering::Relaxed);
+    let _ = maintenance.join();
+    db.close().map_err(|e| e.to_string())?;
+    tracing::info!("storage closed; bye");
+    Ok(())
+}
+
+fn maintenance_loop(db: &Db, stop: &AtomicBool) {
+    let mut next = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if std::time::Instant::now() >= next {
+            if let Err(e) = db.maintain() {
+                tracing::error!(error = %e, "storage maintenance failed");
+            }
+            next = std::time::Instant::now() + Duration::from_secs(60);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
