@@ -709,10 +709,17 @@ fn prometheus_config_testdata() {
             _ => skipped.push(format!("{name} (allowlisted)")),
         }
     }
+    let skipped_note = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (not a prometheus.yml or allowlisted: {})",
+            skipped.join(", ")
+        )
+    };
     println!(
-        "config testdata: {good} good loaded, {bad} bad rejected, {} skipped (not a prometheus.yml or allowlisted: {})",
-        skipped.len(),
-        skipped.join(", ")
+        "config testdata: {good} good loaded, {bad} bad rejected, {} skipped{skipped_note}",
+        skipped.len()
     );
     assert!(
         problems.is_empty(),

@@ -288,7 +288,7 @@ impl ScrapeLoop {
             }
             Ok(())
         };
-        if let Err(e) = parser::parse(format, body, t, &mut sink) {
+        if let Err(e) = parser::parse_with(format, body, t, parser::ParseOptions { validate_openmetrics: false }, &mut sink) {
             app.rollback();
             // Series first seen in the failed scrape were never stored: forget them.
             for k in new_keys {
