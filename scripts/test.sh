@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs Sightline's whole test suite on a fresh Debian machine: installs the
+# real peers and clients the tests drive (Prometheus, promtool, Alertmanager,
+# amtool, node exporter from Debian; OpenTelemetry SDKs and friends from PyPI),
+# then `cargo test --workspace`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+debs=()
+command -v prometheus >/dev/null || debs+=(prometheus)
+command -v amtool >/dev/null || debs+=(prometheus-alertmanager)
+command -v prometheus-node-exporter >/dev/null || debs+=(prometheus-node-exporter)
+command -v protoc >/dev/null || debs+=(protobuf-compiler)
+if [ ${#debs[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${debs[*]}"
+  # Containers have no init: keep the packages from trying to start their services.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+  fi
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null
+fi
+
+if [ -s scripts/requirements-test.txt ]; then
+  python3 -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
+fi
+
+exec cargo test --workspace "$@"
