@@ -12,7 +12,6 @@ debs=()
 command -v prometheus >/dev/null || debs+=(prometheus)
 command -v amtool >/dev/null || debs+=(prometheus-alertmanager)
 command -v prometheus-node-exporter >/dev/null || debs+=(prometheus-node-exporter)
-command -v protoc >/dev/null || debs+=(protobuf-compiler)
 if [ ${#debs[@]} -gt 0 ]; then
   echo "installing Debian packages: ${debs[*]}"
   # Containers have no init: keep the packages from trying to start their services.
