@@ -42,14 +42,12 @@ fn create_blocks(input: &Path, output: &Path, max_block: &str) -> Result<(), Str
     let mut index: HashMap<u128, usize> = HashMap::new();
     let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
     let mut total = 0u64;
-    let mut missing_ts = false;
     let mut sink = |e: Entry<'_>| -> Result<(), parser::SinkError> {
         let s = match e {
             Entry::Sample(s) | Entry::Created(s) => s,
             _ => return Ok(()),
         };
         if s.timestamp.is_none() {
-            missing_ts = true;
             return Err("every sample needs a timestamp to be backfilled".into());
         }
         let mut h = xxhash_rust::xxh3::Xxh3::new();
@@ -69,8 +67,9 @@ fn create_blocks(input: &Path, output: &Path, max_block: &str) -> Result<(), Str
         total += 1;
         Ok(())
     };
-    parser::parse(Format::OpenMetrics, &data, 0, &mut sink).map_err(|e| format!("{}: {e}", input.display()))?;
-    let _ = missing_ts;
+    // Lenient like promtool: backfill files interleave families across timestamps.
+    let opts = parser::ParseOptions { validate_openmetrics: false };
+    parser::parse_with(Format::OpenMetrics, &data, 0, opts, &mut sink).map_err(|e| format!("{}: {e}", input.display()))?;
     let parsed = start.elapsed();
     series.sort_by(|a, b| a.0.cmp(&b.0));
     let mut mint = i64::MAX;

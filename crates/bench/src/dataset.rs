@@ -1,0 +1,89 @@
+use std::collections::HashMap;
+use std::path::Path;
+
+use sightline_model::{Labels, Sample};
+use sightline_scrape::parser::{self, Entry, Format, ParseOptions};
+
+/// Reads OpenMetrics files (the RED dataset) in file order and cuts them into
+/// remote-write bodies of about `per_request` samples each, keeping the
+/// files' time-major order, as a Prometheus sender would ship them.
+pub fn red_requests(files: &[impl AsRef<Path>], per_request: usize) -> Result<(Vec<Vec<u8>>, u64), String> {
+    let mut bodies = Vec::new();
+    let mut total = 0u64;
+    let mut labels_cache: HashMap<u128, Labels> = HashMap::new();
+    let mut batch: Vec<(Labels, Vec<Sample>)> = Vec::new();
+    let mut in_batch = 0usize;
+    for f in files {
+        let f = f.as_ref();
+        let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        // Safety: read-only mapping of a file nobody modifies while we run.
+        let data = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| e.to_string())?;
+        let mut sink = |e: Entry<'_>| -> Result<(), parser::SinkError> {
+            let s = match e {
+                Entry::Sample(s) | Entry::Created(s) => s,
+                _ => return Ok(()),
+            };
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            h.update(s.name.as_bytes());
+            for (n, v) in s.labels.iter() {
+                h.update(&[0xff]);
+                h.update(n.as_bytes());
+                h.update(&[0xfe]);
+                h.update(v.as_bytes());
+            }
+            let labels = labels_cache.entry(h.digest128()).or_insert_with(|| s.to_labels()).clone();
+            batch.push((labels, vec![Sample { t: s.t, v: s.value }]));
+            in_batch += 1;
+            total += 1;
+            if in_batch >= per_request {
+                bodies.push(sightline_remote::encode_write_request_v1(&batch));
+                batch.clear();
+                in_batch = 0;
+            }
+            Ok(())
+        };
+        parser::parse_with(Format::OpenMetrics, &data, 0, ParseOptions { validate_openmetrics: false }, &mut sink)
+            .map_err(|e| format!("{}: {e}", f.display()))?;
+    }
+    if !batch.is_empty() {
+        bodies.push(sightline_remote::encode_write_request_v1(&batch));
+    }
+    Ok((bodies, total))
+}
+
+/// `series` synthetic RED-shaped series, `rounds` samples each (15s apart,
+/// time-major), in bodies of `per_request` samples.
+pub fn synthetic_requests(series: usize, rounds: usize, per_request: usize, t0: i64) -> (Vec<Vec<u8>>, u64) {
+    let labels: Vec<Labels> = (0..series)
+        .map(|i| {
+            Labels::from_pairs([
+                ("__name__", "http_requests_total".to_string()),
+                ("service", format!("svc-{}", i % 50)),
+                ("route", format!("/api/v1/r{}", (i / 50) % 40)),
+                ("method", ["GET", "POST", "PUT"][i % 3].to_string()),
+                ("status", ["200", "404", "500", "503"][(i / 7) % 4].to_string()),
+                ("pod", format!("pod-{}", i / 2000)),
+                ("instance", format!("10.0.{}.{}:8080", (i / 2000) / 250, (i / 2000) % 250)),
+                ("job", "bench".to_string()),
+            ])
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    let mut batch = Vec::with_capacity(per_request);
+    let mut total = 0u64;
+    for r in 0..rounds {
+        let t = t0 + r as i64 * 15_000;
+        for (i, l) in labels.iter().enumerate() {
+            batch.push((l.clone(), vec![Sample { t, v: (r * 10 + i % 10) as f64 }]));
+            total += 1;
+            if batch.len() >= per_request {
+                bodies.push(sightline_remote::encode_write_request_v1(&batch));
+                batch.clear();
+            }
+        }
+    }
+    if !batch.is_empty() {
+        bodies.push(sightline_remote::encode_write_request_v1(&batch));
+    }
+    (bodies, total)
+}
