@@ -20,7 +20,10 @@ pub struct BasicAuth {
 
 impl BasicAuth {
     pub fn new(users: BTreeMap<String, String>) -> Self {
-        BasicAuth { users, verified: Mutex::new(HashSet::new()) }
+        BasicAuth {
+            users,
+            verified: Mutex::new(HashSet::new()),
+        }
     }
 
     pub fn check(&self, authorization: Option<&str>) -> bool {
@@ -51,20 +54,28 @@ impl BasicAuth {
 
 fn parse_basic(h: &str) -> Option<(String, String)> {
     use base64::Engine;
-    let enc = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic "))?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(enc.trim()).ok()?;
+    let enc = h
+        .strip_prefix("Basic ")
+        .or_else(|| h.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(enc.trim())
+        .ok()?;
     let s = String::from_utf8(raw).ok()?;
     let (u, p) = s.split_once(':')?;
     Some((u.to_string(), p.to_string()))
 }
 
 pub async fn require(State(auth): State<Arc<BasicAuth>>, req: Request, next: Next) -> Response {
-    let h = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let h = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     if auth.check(h) {
         return next.run(req).await;
     }
     let mut r = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
     r
 }
 

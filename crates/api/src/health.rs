@@ -22,7 +22,13 @@ pub async fn ready(State(s): State<Arc<ApiState>>) -> impl IntoResponse {
 pub async fn reload(State(s): State<Arc<ApiState>>) -> impl IntoResponse {
     match tokio::task::spawn_blocking(move || s.reload_config()).await {
         Ok(Ok(())) => (StatusCode::OK, String::new()),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        ),
     }
 }

@@ -70,6 +70,9 @@ pub fn router(state: Arc<ApiState>, auth: Option<Arc<BasicAuth>>) -> Router {
         .route("/-/healthy", get(health::healthy).head(health::healthy))
         .route("/-/ready", get(health::ready).head(health::ready))
         .merge(guarded)
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), self_metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            self_metrics::track,
+        ))
         .with_state(state)
 }

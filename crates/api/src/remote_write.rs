@@ -20,8 +20,13 @@ fn header_str<'a>(h: &'a HeaderMap, name: &header::HeaderName) -> Option<&'a str
 
 pub async fn handler(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
     let Ok(_permit) = s.write_permits.try_acquire() else {
-        let mut r = (StatusCode::SERVICE_UNAVAILABLE, "too many concurrent writes\n").into_response();
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let mut r = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many concurrent writes\n",
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
     };
     let decoded = match sightline_remote::decode_write_request(
@@ -43,7 +48,9 @@ pub async fn handler(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: B
         let mut r = None;
         for smp in &series.samples {
             let res = match r {
-                Some(r) => app.append_ref(r, smp.t, smp.v).unwrap_or_else(|| app.append(&series.labels, smp.t, smp.v).map(|_| ())),
+                Some(r) => app
+                    .append_ref(r, smp.t, smp.v)
+                    .unwrap_or_else(|| app.append(&series.labels, smp.t, smp.v).map(|_| ())),
                 None => app.append(&series.labels, smp.t, smp.v).map(|x| {
                     r = Some(x);
                 }),
@@ -51,7 +58,10 @@ pub async fn handler(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: B
             if let Err(reason) = res
                 && first_error.is_none()
             {
-                first_error = Some(format!("{reason} for series {} at timestamp {}", series.labels, smp.t));
+                first_error = Some(format!(
+                    "{reason} for series {} at timestamp {}",
+                    series.labels, smp.t
+                ));
             }
         }
         if series.samples.is_empty() && !series.exemplars.is_empty() {
@@ -71,7 +81,11 @@ pub async fn handler(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: B
         Ok(st) => st,
         Err(e) => {
             tracing::error!(error = %e, "remote write commit failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, format!("storage error: {e}\n")).into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("storage error: {e}\n"),
+            )
+                .into_response();
         }
     };
     s.metrics.remote_write_samples.inc_by(stats.samples);
@@ -80,7 +94,11 @@ pub async fn handler(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: B
         s.metrics.remote_write_samples_rejected.inc_by(rejected);
         let msg = first_error.unwrap_or_else(|| format!("{:?}", stats.rejected));
         // Accepted samples are stored; the sender must not retry the refused ones.
-        return (StatusCode::BAD_REQUEST, format!("{rejected} samples refused: {msg}\n")).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("{rejected} samples refused: {msg}\n"),
+        )
+            .into_response();
     }
     StatusCode::NO_CONTENT.into_response()
 }

@@ -123,12 +123,22 @@ impl std::fmt::Debug for TsdbCollector {
     }
 }
 
-fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> Result<(), std::fmt::Error> {
+fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: u64,
+) -> Result<(), std::fmt::Error> {
     let m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
     ConstCounter::new(v).encode(m)
 }
 
-fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> Result<(), std::fmt::Error> {
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: i64,
+) -> Result<(), std::fmt::Error> {
     let m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
     ConstGauge::new(v).encode(m)
 }
@@ -138,39 +148,156 @@ impl Collector for TsdbCollector {
         let m = &self.db.metrics;
         let g = DbMetrics::get;
         let head = self.db.head();
-        gauge(&mut enc, "sightline_tsdb_head_series", "Active series in the head", head.num_series() as i64)?;
-        gauge(&mut enc, "sightline_tsdb_wal_size_bytes", "Bytes in the write-ahead log", self.db.wal_size_bytes() as i64)?;
-        gauge(&mut enc, "sightline_tsdb_blocks_loaded", "Persisted blocks", self.db.blocks().len() as i64)?;
-        gauge(&mut enc, "sightline_tsdb_storage_blocks_bytes", "Bytes of persisted blocks", self.db.blocks_size_bytes() as i64)?;
+        gauge(
+            &mut enc,
+            "sightline_tsdb_head_series",
+            "Active series in the head",
+            head.num_series() as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "sightline_tsdb_wal_size_bytes",
+            "Bytes in the write-ahead log",
+            self.db.wal_size_bytes() as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "sightline_tsdb_blocks_loaded",
+            "Persisted blocks",
+            self.db.blocks().len() as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "sightline_tsdb_storage_blocks_bytes",
+            "Bytes of persisted blocks",
+            self.db.blocks_size_bytes() as i64,
+        )?;
         let head_min = head.min_t.load(Ordering::Relaxed);
         let head_max = head.max_t.load(Ordering::Relaxed);
         if head_max != i64::MIN {
-            gauge(&mut enc, "sightline_tsdb_head_min_time", "Oldest timestamp in the head (ms)", head_min)?;
-            gauge(&mut enc, "sightline_tsdb_head_max_time", "Newest timestamp in the head (ms)", head_max)?;
+            gauge(
+                &mut enc,
+                "sightline_tsdb_head_min_time",
+                "Oldest timestamp in the head (ms)",
+                head_min,
+            )?;
+            gauge(
+                &mut enc,
+                "sightline_tsdb_head_max_time",
+                "Newest timestamp in the head (ms)",
+                head_max,
+            )?;
         }
-        counter(&mut enc, "sightline_tsdb_head_samples_appended", "Samples appended to the head", g(&m.samples_appended))?;
-        counter(&mut enc, "sightline_tsdb_exemplars_appended", "Exemplars appended", g(&m.exemplars_appended))?;
-        counter(&mut enc, "sightline_tsdb_head_series_created", "Series created in the head", g(&m.series_created))?;
-        counter(&mut enc, "sightline_tsdb_head_series_removed", "Series removed from the head", g(&m.series_removed))?;
-        counter(&mut enc, "sightline_tsdb_out_of_order_samples", "Samples refused as out of order", g(&m.out_of_order))?;
-        counter(&mut enc, "sightline_tsdb_out_of_bounds_samples", "Samples refused as older than the head accepts", g(&m.out_of_bounds))?;
-        counter(&mut enc, "sightline_tsdb_duplicate_samples", "Samples refused for a duplicate timestamp with another value", g(&m.duplicate))?;
-        counter(&mut enc, "sightline_tsdb_invalid_label_samples", "Samples refused for invalid labels", g(&m.invalid_labels))?;
-        counter(&mut enc, "sightline_tsdb_invalid_exemplars", "Exemplars refused", g(&m.invalid_exemplars))?;
-        counter(&mut enc, "sightline_tsdb_wal_corruptions", "WAL damage found at start-up", g(&m.wal_corruptions))?;
-        counter(&mut enc, "sightline_tsdb_corrupt_blocks", "Blocks that could not be opened", g(&m.corrupt_blocks))?;
-        counter(&mut enc, "sightline_tsdb_blocks_cut", "Blocks written from the head", g(&m.blocks_cut))?;
-        counter(&mut enc, "sightline_tsdb_compactions", "Block compactions completed", g(&m.compactions))?;
-        counter(&mut enc, "sightline_tsdb_compaction_failures", "Block compactions that failed", g(&m.compaction_failures))?;
-        counter(&mut enc, "sightline_tsdb_retention_deleted_blocks", "Blocks deleted by retention", g(&m.retention_deletions))?;
-        counter(&mut enc, "sightline_tsdb_checkpoints", "WAL checkpoints written", g(&m.checkpoints))?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_head_samples_appended",
+            "Samples appended to the head",
+            g(&m.samples_appended),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_exemplars_appended",
+            "Exemplars appended",
+            g(&m.exemplars_appended),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_head_series_created",
+            "Series created in the head",
+            g(&m.series_created),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_head_series_removed",
+            "Series removed from the head",
+            g(&m.series_removed),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_out_of_order_samples",
+            "Samples refused as out of order",
+            g(&m.out_of_order),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_out_of_bounds_samples",
+            "Samples refused as older than the head accepts",
+            g(&m.out_of_bounds),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_duplicate_samples",
+            "Samples refused for a duplicate timestamp with another value",
+            g(&m.duplicate),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_invalid_label_samples",
+            "Samples refused for invalid labels",
+            g(&m.invalid_labels),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_invalid_exemplars",
+            "Exemplars refused",
+            g(&m.invalid_exemplars),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_wal_corruptions",
+            "WAL damage found at start-up",
+            g(&m.wal_corruptions),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_corrupt_blocks",
+            "Blocks that could not be opened",
+            g(&m.corrupt_blocks),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_blocks_cut",
+            "Blocks written from the head",
+            g(&m.blocks_cut),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_compactions",
+            "Block compactions completed",
+            g(&m.compactions),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_compaction_failures",
+            "Block compactions that failed",
+            g(&m.compaction_failures),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_retention_deleted_blocks",
+            "Blocks deleted by retention",
+            g(&m.retention_deletions),
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_checkpoints",
+            "WAL checkpoints written",
+            g(&m.checkpoints),
+        )?;
         Ok(())
     }
 }
 
 pub async fn handler(State(s): State<Arc<ApiState>>) -> Response {
     let body = s.metrics.render();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Middleware timing every request by its route pattern.
@@ -183,11 +310,17 @@ pub async fn track(State(m): State<Arc<SelfMetrics>>, req: Request, next: Next) 
     let start = Instant::now();
     let resp = next.run(req).await;
     m.http_duration
-        .get_or_create(&HttpLabels { handler, code: resp.status().as_u16().to_string() })
+        .get_or_create(&HttpLabels {
+            handler,
+            code: resp.status().as_u16().to_string(),
+        })
         .observe(start.elapsed().as_secs_f64());
     resp
 }
 
 fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

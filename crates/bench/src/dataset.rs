@@ -7,7 +7,10 @@ use sightline_scrape::parser::{self, Entry, Format, ParseOptions};
 /// Reads OpenMetrics files (the RED dataset) in file order and cuts them into
 /// remote-write bodies of about `per_request` samples each, keeping the
 /// files' time-major order, as a Prometheus sender would ship them.
-pub fn red_requests(files: &[impl AsRef<Path>], per_request: usize) -> Result<(Vec<Vec<u8>>, u64), String> {
+pub fn red_requests(
+    files: &[impl AsRef<Path>],
+    per_request: usize,
+) -> Result<(Vec<Vec<u8>>, u64), String> {
     let mut bodies = Vec::new();
     let mut total = 0u64;
     let mut labels_cache: HashMap<u128, Labels> = HashMap::new();
@@ -31,7 +34,10 @@ pub fn red_requests(files: &[impl AsRef<Path>], per_request: usize) -> Result<(V
                 h.update(&[0xfe]);
                 h.update(v.as_bytes());
             }
-            let labels = labels_cache.entry(h.digest128()).or_insert_with(|| s.to_labels()).clone();
+            let labels = labels_cache
+                .entry(h.digest128())
+                .or_insert_with(|| s.to_labels())
+                .clone();
             batch.push((labels, vec![Sample { t: s.t, v: s.value }]));
             in_batch += 1;
             total += 1;
@@ -42,8 +48,16 @@ pub fn red_requests(files: &[impl AsRef<Path>], per_request: usize) -> Result<(V
             }
             Ok(())
         };
-        parser::parse_with(Format::OpenMetrics, &data, 0, ParseOptions { validate_openmetrics: false }, &mut sink)
-            .map_err(|e| format!("{}: {e}", f.display()))?;
+        parser::parse_with(
+            Format::OpenMetrics,
+            &data,
+            0,
+            ParseOptions {
+                validate_openmetrics: false,
+            },
+            &mut sink,
+        )
+        .map_err(|e| format!("{}: {e}", f.display()))?;
     }
     if !batch.is_empty() {
         bodies.push(sightline_remote::encode_write_request_v1(&batch));
@@ -53,7 +67,12 @@ pub fn red_requests(files: &[impl AsRef<Path>], per_request: usize) -> Result<(V
 
 /// `series` synthetic RED-shaped series, `rounds` samples each (15s apart,
 /// time-major), in bodies of `per_request` samples.
-pub fn synthetic_requests(series: usize, rounds: usize, per_request: usize, t0: i64) -> (Vec<Vec<u8>>, u64) {
+pub fn synthetic_requests(
+    series: usize,
+    rounds: usize,
+    per_request: usize,
+    t0: i64,
+) -> (Vec<Vec<u8>>, u64) {
     let labels: Vec<Labels> = (0..series)
         .map(|i| {
             Labels::from_pairs([
@@ -61,9 +80,15 @@ pub fn synthetic_requests(series: usize, rounds: usize, per_request: usize, t0: 
                 ("service", format!("svc-{}", i % 50)),
                 ("route", format!("/api/v1/r{}", (i / 50) % 40)),
                 ("method", ["GET", "POST", "PUT"][i % 3].to_string()),
-                ("status", ["200", "404", "500", "503"][(i / 7) % 4].to_string()),
+                (
+                    "status",
+                    ["200", "404", "500", "503"][(i / 7) % 4].to_string(),
+                ),
                 ("pod", format!("pod-{}", i / 2000)),
-                ("instance", format!("10.0.{}.{}:8080", (i / 2000) / 250, (i / 2000) % 250)),
+                (
+                    "instance",
+                    format!("10.0.{}.{}:8080", (i / 2000) / 250, (i / 2000) % 250),
+                ),
                 ("job", "bench".to_string()),
             ])
         })
@@ -74,7 +99,13 @@ pub fn synthetic_requests(series: usize, rounds: usize, per_request: usize, t0: 
     for r in 0..rounds {
         let t = t0 + r as i64 * 15_000;
         for (i, l) in labels.iter().enumerate() {
-            batch.push((l.clone(), vec![Sample { t, v: (r * 10 + i % 10) as f64 }]));
+            batch.push((
+                l.clone(),
+                vec![Sample {
+                    t,
+                    v: (r * 10 + i % 10) as f64,
+                }],
+            ));
             total += 1;
             if batch.len() >= per_request {
                 bodies.push(sightline_remote::encode_write_request_v1(&batch));

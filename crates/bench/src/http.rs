@@ -13,7 +13,11 @@ impl Conn {
     pub fn connect(addr: &str) -> std::io::Result<Conn> {
         let s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
-        Ok(Conn { r: BufReader::new(s.try_clone()?), w: s, host: addr.to_string() })
+        Ok(Conn {
+            r: BufReader::new(s.try_clone()?),
+            w: s,
+            host: addr.to_string(),
+        })
     }
 
     /// Sends one remote-write body; returns the status code and body.
@@ -27,7 +31,11 @@ impl Conn {
         self.w.write_all(body)?;
         let mut line = String::new();
         self.r.read_line(&mut line)?;
-        let code: u16 = line.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let code: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         let mut len = 0usize;
         loop {
             line.clear();

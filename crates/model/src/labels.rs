@@ -84,7 +84,9 @@ impl Labels {
     }
 
     pub fn to_builder(&self) -> LabelsBuilder {
-        LabelsBuilder { labels: self.0.clone() }
+        LabelsBuilder {
+            labels: self.0.clone(),
+        }
     }
 }
 
@@ -198,6 +200,9 @@ mod tests {
         let a = Labels::from_pairs([("ab", "c")]);
         let b = Labels::from_pairs([("a", "bc")]);
         assert_ne!(a.stable_hash(), b.stable_hash());
-        assert_eq!(a.stable_hash(), Labels::from_pairs([("ab", "c")]).stable_hash());
+        assert_eq!(
+            a.stable_hash(),
+            Labels::from_pairs([("ab", "c")]).stable_hash()
+        );
     }
 }

@@ -8,5 +8,5 @@ mod sample;
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{
-    Exemplar, MetricMetadata, MetricType, Sample, STALE_NAN_BITS, is_stale_nan, stale_nan,
+    Exemplar, MetricMetadata, MetricType, STALE_NAN_BITS, Sample, is_stale_nan, stale_nan,
 };

@@ -72,7 +72,13 @@ impl Matcher {
             }
             _ => (None, None),
         };
-        Ok(Matcher { name, op, value, re, set })
+        Ok(Matcher {
+            name,
+            op,
+            value,
+            re,
+            set,
+        })
     }
 
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
@@ -152,9 +158,21 @@ mod tests {
     #[test]
     fn missing_label_is_empty() {
         let l = Labels::from_pairs([("a", "1")]);
-        assert!(Matcher::new(MatchOp::Equal, "b", "").unwrap().matches_labels(&l));
-        assert!(Matcher::new(MatchOp::NotRegex, "b", ".+").unwrap().matches_labels(&l));
-        assert!(!Matcher::new(MatchOp::Regex, "b", ".+").unwrap().matches_labels(&l));
+        assert!(
+            Matcher::new(MatchOp::Equal, "b", "")
+                .unwrap()
+                .matches_labels(&l)
+        );
+        assert!(
+            Matcher::new(MatchOp::NotRegex, "b", ".+")
+                .unwrap()
+                .matches_labels(&l)
+        );
+        assert!(
+            !Matcher::new(MatchOp::Regex, "b", ".+")
+                .unwrap()
+                .matches_labels(&l)
+        );
     }
 
     #[test]

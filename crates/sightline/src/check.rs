@@ -13,7 +13,12 @@ pub fn check(c: CheckCommand) -> ExitCode {
                             .resolve_rule_files(f.parent().unwrap_or(std::path::Path::new(".")))
                             .map(|r| r.len())
                             .unwrap_or(0);
-                        println!("{}: SUCCESS: {} scrape configs, {} rule files found", f.display(), cfg.all_scrape_configs().count(), rules);
+                        println!(
+                            "{}: SUCCESS: {} scrape configs, {} rule files found",
+                            f.display(),
+                            cfg.all_scrape_configs().count(),
+                            rules
+                        );
                     }
                     Err(e) => {
                         eprintln!("{e}");
@@ -34,5 +39,9 @@ pub fn check(c: CheckCommand) -> ExitCode {
             }
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

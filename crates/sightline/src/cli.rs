@@ -3,7 +3,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "sightline", version, about = "Metrics, alerting and tracing in one binary, speaking Prometheus, Alertmanager, Jaeger and Tempo protocols.")]
+#[command(
+    name = "sightline",
+    version,
+    about = "Metrics, alerting and tracing in one binary, speaking Prometheus, Alertmanager, Jaeger and Tempo protocols."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -27,7 +31,11 @@ pub struct RunArgs {
     #[arg(long = "config.file")]
     pub config_file: Option<PathBuf>,
     /// Base path for metrics storage.
-    #[arg(long = "storage.path", visible_alias = "storage.tsdb.path", default_value = "./data")]
+    #[arg(
+        long = "storage.path",
+        visible_alias = "storage.tsdb.path",
+        default_value = "./data"
+    )]
     pub storage_path: PathBuf,
     /// How long to retain samples (Prometheus duration, e.g. 15d).
     #[arg(long = "storage.tsdb.retention.time", default_value = "15d")]

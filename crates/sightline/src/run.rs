@@ -17,7 +17,10 @@ use crate::serve;
 
 fn init_logging(args: &RunArgs) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{},h2=warn,hyper=warn,tower=warn,reqwest=warn", args.log_level))
+        tracing_subscriber::EnvFilter::new(format!(
+            "{},h2=warn,hyper=warn,tower=warn,reqwest=warn",
+            args.log_level
+        ))
     });
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -34,7 +37,9 @@ fn init_logging(args: &RunArgs) {
 fn load_config(args: &RunArgs) -> Result<Config, String> {
     match &args.config_file {
         Some(p) => sightline_config::load_file(p).map_err(|e| e.to_string()),
-        None => Ok(Config::embedded_default(&self_scrape_address(&args.web_listen))),
+        None => Ok(Config::embedded_default(&self_scrape_address(
+            &args.web_listen,
+        ))),
     }
 }
 
@@ -74,7 +79,10 @@ pub fn run(args: RunArgs) -> ExitCode {
     init_logging(&args);
     // Both reqwest and the TLS listener use rustls; pin its crypto provider once.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start runtime: {e}");

@@ -18,7 +18,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let Some(tls) = tls else {
-        return axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string());
+        return axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| e.to_string());
     };
     let acceptor = TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -54,12 +57,14 @@ pub fn tls_config(t: &TlsServerConfig) -> Result<Arc<rustls::ServerConfig>, Stri
     let cert_pem = if t.cert_file.is_empty() {
         t.cert.clone().into_bytes()
     } else {
-        std::fs::read(&t.cert_file).map_err(|e| format!("tls_server_config.cert_file {}: {e}", t.cert_file))?
+        std::fs::read(&t.cert_file)
+            .map_err(|e| format!("tls_server_config.cert_file {}: {e}", t.cert_file))?
     };
     let key_pem = if t.key_file.is_empty() {
         t.key.expose().as_bytes().to_vec()
     } else {
-        std::fs::read(&t.key_file).map_err(|e| format!("tls_server_config.key_file {}: {e}", t.key_file))?
+        std::fs::read(&t.key_file)
+            .map_err(|e| format!("tls_server_config.key_file {}: {e}", t.key_file))?
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
@@ -67,7 +72,8 @@ pub fn tls_config(t: &TlsServerConfig) -> Result<Arc<rustls::ServerConfig>, Stri
     if certs.is_empty() {
         return Err("tls_server_config: no certificate found".into());
     }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| format!("tls_server_config: private key: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| format!("tls_server_config: private key: {e}"))?;
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = match t.min_version.as_str() {
         "TLS13" => vec![&rustls::version::TLS13],
         _ => vec![&rustls::version::TLS12, &rustls::version::TLS13],
@@ -76,10 +82,13 @@ pub fn tls_config(t: &TlsServerConfig) -> Result<Arc<rustls::ServerConfig>, Stri
     let builder = if t.client_ca_file.is_empty() {
         builder.with_no_client_auth()
     } else {
-        let ca = std::fs::read(&t.client_ca_file).map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?;
+        let ca = std::fs::read(&t.client_ca_file)
+            .map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?;
         let mut roots = rustls::RootCertStore::empty();
         for c in CertificateDer::pem_slice_iter(&ca) {
-            roots.add(c.map_err(|e| format!("client_ca_file: {e}"))?).map_err(|e| format!("client_ca_file: {e}"))?;
+            roots
+                .add(c.map_err(|e| format!("client_ca_file: {e}"))?)
+                .map_err(|e| format!("client_ca_file: {e}"))?;
         }
         let v = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots));
         let v = match t.client_auth_type.as_str() {
@@ -88,7 +97,9 @@ pub fn tls_config(t: &TlsServerConfig) -> Result<Arc<rustls::ServerConfig>, Stri
         };
         builder.with_client_cert_verifier(v.build().map_err(|e| format!("client_ca_file: {e}"))?)
     };
-    let mut cfg = builder.with_single_cert(certs, key).map_err(|e| format!("tls_server_config: {e}"))?;
+    let mut cfg = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls_server_config: {e}"))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }

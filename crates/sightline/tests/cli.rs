@@ -7,8 +7,15 @@ use std::process::Command;
 use common::Server;
 
 fn sightline(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sightline")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -31,7 +38,10 @@ fn check_config_reports_file_line_field() {
     std::fs::write(&unknown, "global:\n  scrape_intervall: 15s\n").unwrap();
     let (ok, _, err) = sightline(&["check", "config", unknown.to_str().unwrap()]);
     assert!(!ok);
-    assert!(err.contains("unknown.yml:2:") && err.contains("scrape_intervall"), "{err}");
+    assert!(
+        err.contains("unknown.yml:2:") && err.contains("scrape_intervall"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -42,7 +52,10 @@ fn embedded_default_scrapes_itself_and_stops_cleanly() {
     assert_eq!(common::http_get(srv.port, "/-/healthy").unwrap().0, 200);
     let metrics = common::http_get(srv.port, "/metrics").unwrap().1;
     assert!(metrics.contains("sightline_tsdb_head_series"), "{metrics}");
-    assert!(metrics.contains("sightline_http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("sightline_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
     let st = srv.sigterm_and_wait();
     assert!(st.success(), "exit status {st:?}");
 }
@@ -56,12 +69,19 @@ fn reload_keeps_old_config_on_error_and_reports_it() {
     let srv = Server::start(&data, &[&format!("--config.file={}", cfg.display())]);
     let (code, _) = common::http_request(srv.port, "POST", "/-/reload", &[], &[]).unwrap();
     assert_eq!(code, 200);
-    std::fs::write(&cfg, "scrape_configs: [ {job_name: a, scrape_interval: nope} ]\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "scrape_configs: [ {job_name: a, scrape_interval: nope} ]\n",
+    )
+    .unwrap();
     let (code, body) = common::http_request(srv.port, "POST", "/-/reload", &[], &[]).unwrap();
     assert_eq!(code, 500);
     assert!(body.contains("scrape_interval"), "{body}");
     let metrics = common::http_get(srv.port, "/metrics").unwrap().1;
-    assert!(metrics.contains("sightline_config_last_reload_successful 0"), "{metrics}");
+    assert!(
+        metrics.contains("sightline_config_last_reload_successful 0"),
+        "{metrics}"
+    );
     // Still serving.
     assert_eq!(common::http_get(srv.port, "/-/ready").unwrap().0, 200);
 }
@@ -78,9 +98,23 @@ fn basic_auth_guards_everything_but_health() {
     assert_eq!(common::http_get(srv.port, "/metrics").unwrap().0, 401);
     assert_eq!(common::http_get(srv.port, "/-/healthy").unwrap().0, 200);
     // alice:s3cret
-    let (code, _) = common::http_request(srv.port, "GET", "/metrics", &[("Authorization", "Basic YWxpY2U6czNjcmV0")], &[]).unwrap();
+    let (code, _) = common::http_request(
+        srv.port,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Basic YWxpY2U6czNjcmV0")],
+        &[],
+    )
+    .unwrap();
     assert_eq!(code, 200);
-    let (code, _) = common::http_request(srv.port, "GET", "/metrics", &[("Authorization", "Basic YWxpY2U6d3Jvbmc=")], &[]).unwrap();
+    let (code, _) = common::http_request(
+        srv.port,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Basic YWxpY2U6d3Jvbmc=")],
+        &[],
+    )
+    .unwrap();
     assert_eq!(code, 401);
 }
 
@@ -97,9 +131,21 @@ async fn tls_listener_serves_https() {
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
     let web = tmp.path().join("web.yml");
-    std::fs::write(&web, format!("tls_server_config:\n  cert_file: {}\n  key_file: {}\n", cert_path.display(), key_path.display())).unwrap();
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            cert_path.display(),
+            key_path.display()
+        ),
+    )
+    .unwrap();
     let data = tmp.path().join("data");
-    let srv = Server::start_scheme(&data, &[&format!("--web.config.file={}", web.display())], "https");
+    let srv = Server::start_scheme(
+        &data,
+        &[&format!("--web.config.file={}", web.display())],
+        "https",
+    );
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
@@ -118,5 +164,9 @@ async fn tls_listener_serves_https() {
     }
     assert_eq!(last, Some(200));
     // Plain HTTP to the TLS port gets no HTTP answer.
-    assert!(common::http_get(srv.port, "/-/healthy").map(|(c, _)| c != 200).unwrap_or(true));
+    assert!(
+        common::http_get(srv.port, "/-/healthy")
+            .map(|(c, _)| c != 200)
+            .unwrap_or(true)
+    );
 }

@@ -60,7 +60,10 @@ fn real_prometheus_remote_writes_into_sightline() {
     .unwrap();
     let mut child = Command::new(prom)
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", tmp.path().join("prom").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            tmp.path().join("prom").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(tmp.path().join("prom.log")).unwrap())
@@ -69,7 +72,9 @@ fn real_prometheus_remote_writes_into_sightline() {
     // Wait until Sightline has received a handful of scrapes' worth of samples.
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let m = common::http_get(srv.port, "/metrics").map(|r| r.1).unwrap_or_default();
+        let m = common::http_get(srv.port, "/metrics")
+            .map(|r| r.1)
+            .unwrap_or_default();
         let n: f64 = m
             .lines()
             .find_map(|l| l.strip_prefix("sightline_remote_write_samples_total "))
@@ -92,17 +97,42 @@ fn real_prometheus_remote_writes_into_sightline() {
     let db = Db::open(&data, Options::default()).unwrap();
     let q = db.querier(i64::MIN, i64::MAX).unwrap();
     let sel = |name: &str| {
-        q.select(&[Matcher::new(MatchOp::Equal, "__name__", name).unwrap()], &SelectHints::default()).unwrap()
+        q.select(
+            &[Matcher::new(MatchOp::Equal, "__name__", name).unwrap()],
+            &SelectHints::default(),
+        )
+        .unwrap()
     };
     let metric = sel("sender_test_metric");
-    assert_eq!(metric.len(), 2, "{:?}", metric.iter().map(|s| s.labels.to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        metric.len(),
+        2,
+        "{:?}",
+        metric
+            .iter()
+            .map(|s| s.labels.to_string())
+            .collect::<Vec<_>>()
+    );
     let instance = format!("127.0.0.1:{exporter}");
     for s in &metric {
         assert_eq!(s.labels.get("job"), Some("fixed"));
         assert_eq!(s.labels.get("instance"), Some(instance.as_str()));
-        assert_eq!(s.labels.get("replica"), Some("r1"), "external labels are sent too");
-        let want = if s.labels.get("kind") == Some("a") { 42.0 } else { -1.5e-3 };
-        assert!(s.samples.len() >= 5, "{} has {} samples", s.labels, s.samples.len());
+        assert_eq!(
+            s.labels.get("replica"),
+            Some("r1"),
+            "external labels are sent too"
+        );
+        let want = if s.labels.get("kind") == Some("a") {
+            42.0
+        } else {
+            -1.5e-3
+        };
+        assert!(
+            s.samples.len() >= 5,
+            "{} has {} samples",
+            s.labels,
+            s.samples.len()
+        );
         for x in &s.samples {
             if !sightline_model::is_stale_nan(x.v) {
                 assert_eq!(x.v, want, "{}", s.labels);
@@ -112,9 +142,17 @@ fn real_prometheus_remote_writes_into_sightline() {
         assert!(s.samples.windows(2).all(|w| w[1].t > w[0].t));
     }
     let total = sel("sender_test_total");
-    assert!(total[0].samples.iter().all(|x| x.v == 1234567.0 || sightline_model::is_stale_nan(x.v)));
+    assert!(
+        total[0]
+            .samples
+            .iter()
+            .all(|x| x.v == 1234567.0 || sightline_model::is_stale_nan(x.v))
+    );
     let up = sel("up");
-    assert!(up.iter().any(|s| s.labels.get("job") == Some("fixed") && s.samples.iter().any(|x| x.v == 1.0)));
+    assert!(
+        up.iter()
+            .any(|s| s.labels.get("job") == Some("fixed") && s.samples.iter().any(|x| x.v == 1.0))
+    );
     // The scrape-time series Prometheus adds arrive too.
     assert!(!sel("scrape_duration_seconds").is_empty());
 }

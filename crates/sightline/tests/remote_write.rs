@@ -11,17 +11,24 @@ use sightline_model::{Labels, MatchOp, Matcher, Sample};
 use sightline_tsdb::{Db, Options, Queryable, SelectHints};
 
 fn series(name: &str, i: usize) -> Labels {
-    Labels::from_pairs([("__name__", name.to_string()), ("job", "rw".to_string()), ("idx", i.to_string())])
+    Labels::from_pairs([
+        ("__name__", name.to_string()),
+        ("job", "rw".to_string()),
+        ("idx", i.to_string()),
+    ])
 }
 
 fn read_all(dir: &std::path::Path, name: &str) -> Vec<(Labels, Vec<Sample>)> {
     let db = Db::open(dir, Options::default()).unwrap();
     let q = db.querier(i64::MIN, i64::MAX).unwrap();
-    q.select(&[Matcher::new(MatchOp::Equal, "__name__", name).unwrap()], &SelectHints::default())
-        .unwrap()
-        .into_iter()
-        .map(|s| (s.labels, s.samples))
-        .collect()
+    q.select(
+        &[Matcher::new(MatchOp::Equal, "__name__", name).unwrap()],
+        &SelectHints::default(),
+    )
+    .unwrap()
+    .into_iter()
+    .map(|s| (s.labels, s.samples))
+    .collect()
 }
 
 #[test]
@@ -31,18 +38,36 @@ fn stores_v1_and_v2_writes_and_answers_with_prometheus_status_codes() {
     let srv = Server::start(&data, &[]);
     let t0 = 1_700_000_000_000i64;
     let batch: Vec<(Labels, Vec<Sample>)> = (0..50)
-        .map(|i| (series("rw_metric", i), (0..10).map(|k| Sample { t: t0 + k * 15_000, v: (i * 100 + k as usize) as f64 }).collect()))
+        .map(|i| {
+            (
+                series("rw_metric", i),
+                (0..10)
+                    .map(|k| Sample {
+                        t: t0 + k * 15_000,
+                        v: (i * 100 + k as usize) as f64,
+                    })
+                    .collect(),
+            )
+        })
         .collect();
-    let (code, body) = remote_write(srv.port, &sightline_remote::encode_write_request_v1(&batch)).unwrap();
+    let (code, body) =
+        remote_write(srv.port, &sightline_remote::encode_write_request_v1(&batch)).unwrap();
     assert_eq!(code, 204, "{body}");
 
     // Remote write 2.0 with its content type.
-    let v2: Vec<(Labels, Vec<Sample>)> = vec![(series("rw2_metric", 1), vec![Sample { t: t0, v: 2.5 }])];
+    let v2: Vec<(Labels, Vec<Sample>)> =
+        vec![(series("rw2_metric", 1), vec![Sample { t: t0, v: 2.5 }])];
     let (code, body) = common::http_request(
         srv.port,
         "POST",
         "/api/v1/write",
-        &[("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request"), ("Content-Encoding", "snappy")],
+        &[
+            (
+                "Content-Type",
+                "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            ),
+            ("Content-Encoding", "snappy"),
+        ],
         &sightline_remote::encode_write_request_v2(&v2),
     )
     .unwrap();
@@ -57,18 +82,40 @@ fn stores_v1_and_v2_writes_and_answers_with_prometheus_status_codes() {
         srv.port,
         "POST",
         "/api/v1/write",
-        &[("Content-Type", "application/x-protobuf;proto=foo.Bar"), ("Content-Encoding", "snappy")],
+        &[
+            ("Content-Type", "application/x-protobuf;proto=foo.Bar"),
+            ("Content-Encoding", "snappy"),
+        ],
         &sightline_remote::encode_write_request_v1(&batch),
     )
     .unwrap();
     assert_eq!(code, 415);
     // Out of order for an existing series: refused with a reason, not retried (400).
-    let old = vec![(series("rw_metric", 0), vec![Sample { t: t0 + 15_000, v: 1.0 }, Sample { t: t0 + 10 * 15_000, v: 7.0 }])];
-    let (code, body) = remote_write(srv.port, &sightline_remote::encode_write_request_v1(&old)).unwrap();
+    let old = vec![(
+        series("rw_metric", 0),
+        vec![
+            Sample {
+                t: t0 + 15_000,
+                v: 1.0,
+            },
+            Sample {
+                t: t0 + 10 * 15_000,
+                v: 7.0,
+            },
+        ],
+    )];
+    let (code, body) =
+        remote_write(srv.port, &sightline_remote::encode_write_request_v1(&old)).unwrap();
     assert_eq!(code, 400);
-    assert!(body.contains("out of order") || body.contains("duplicate"), "{body}");
+    assert!(
+        body.contains("out of order") || body.contains("duplicate"),
+        "{body}"
+    );
     let metrics = common::http_get(srv.port, "/metrics").unwrap().1;
-    assert!(metrics.contains("sightline_remote_write_samples_total 502"), "{metrics}");
+    assert!(
+        metrics.contains("sightline_remote_write_samples_total 502"),
+        "{metrics}"
+    );
 
     assert!(srv.sigterm_and_wait().success());
     let got = read_all(&data, "rw_metric");
@@ -77,7 +124,13 @@ fn stores_v1_and_v2_writes_and_answers_with_prometheus_status_codes() {
         let i: usize = labels.get("idx").unwrap().parse().unwrap();
         let want_len = if i == 0 { 11 } else { 10 };
         assert_eq!(samples.len(), want_len, "{labels}");
-        assert_eq!(samples[3], Sample { t: t0 + 45_000, v: (i * 100 + 3) as f64 });
+        assert_eq!(
+            samples[3],
+            Sample {
+                t: t0 + 45_000,
+                v: (i * 100 + 3) as f64
+            }
+        );
     }
     let got = read_all(&data, "rw2_metric");
     assert_eq!(got[0].1, vec![Sample { t: t0, v: 2.5 }]);
@@ -102,8 +155,14 @@ fn every_acknowledged_sample_survives_kill_9() {
             let mut k = 0i64;
             while !stop.load(Ordering::Relaxed) && k < 100_000 {
                 let t = t0 + k * 1000;
-                let batch: Vec<(Labels, Vec<Sample>)> =
-                    (0..200).map(|i| (series("crash_metric", w * 1000 + i), vec![Sample { t, v: k as f64 }])).collect();
+                let batch: Vec<(Labels, Vec<Sample>)> = (0..200)
+                    .map(|i| {
+                        (
+                            series("crash_metric", w * 1000 + i),
+                            vec![Sample { t, v: k as f64 }],
+                        )
+                    })
+                    .collect();
                 match remote_write(port, &sightline_remote::encode_write_request_v1(&batch)) {
                     Ok((204, _)) => acked.lock().unwrap().push((w, t)),
                     _ => break,
@@ -123,7 +182,8 @@ fn every_acknowledged_sample_survives_kill_9() {
     }
     let acked = acked.lock().unwrap().clone();
     let got = read_all(&data, "crash_metric");
-    let mut stored: std::collections::HashMap<Labels, std::collections::HashMap<i64, f64>> = Default::default();
+    let mut stored: std::collections::HashMap<Labels, std::collections::HashMap<i64, f64>> =
+        Default::default();
     for (l, s) in got {
         stored.insert(l, s.into_iter().map(|x| (x.t, x.v)).collect());
     }
@@ -132,15 +192,33 @@ fn every_acknowledged_sample_survives_kill_9() {
         for i in 0..200 {
             let l = series("crash_metric", w * 1000 + i);
             let v = stored.get(&l).and_then(|m| m.get(t)).copied();
-            assert_eq!(v, Some(((t - t0) / 1000) as f64), "acknowledged sample missing: {l} @ {t}");
+            assert_eq!(
+                v,
+                Some(((t - t0) / 1000) as f64),
+                "acknowledged sample missing: {l} @ {t}"
+            );
             checked += 1;
         }
     }
     assert!(checked >= 400 * 200);
-    eprintln!("kill -9: {} acknowledged batches, {checked} samples verified", acked.len());
+    eprintln!(
+        "kill -9: {} acknowledged batches, {checked} samples verified",
+        acked.len()
+    );
 
     // The server starts again on the same directory and keeps accepting writes.
     let srv = Server::start(&data, &[]);
-    let next = vec![(series("crash_metric", 0), vec![Sample { t: t0 + 10_000_000, v: 1.0 }])];
-    assert_eq!(remote_write(srv.port, &sightline_remote::encode_write_request_v1(&next)).unwrap().0, 204);
+    let next = vec![(
+        series("crash_metric", 0),
+        vec![Sample {
+            t: t0 + 10_000_000,
+            v: 1.0,
+        }],
+    )];
+    assert_eq!(
+        remote_write(srv.port, &sightline_remote::encode_write_request_v1(&next))
+            .unwrap()
+            .0,
+        204
+    );
 }

@@ -71,7 +71,12 @@ impl<'a> DbAppender<'a> {
         r
     }
 
-    fn push(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> std::result::Result<SeriesRef, RejectReason> {
+    fn push(
+        &mut self,
+        s: Arc<MemSeries>,
+        t: i64,
+        v: f64,
+    ) -> std::result::Result<SeriesRef, RejectReason> {
         if t < self.min_valid {
             return Err(self.reject(RejectReason::OutOfBounds));
         }
@@ -87,27 +92,48 @@ impl<'a> DbAppender<'a> {
 }
 
 impl Appender for DbAppender<'_> {
-    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> std::result::Result<SeriesRef, RejectReason> {
+    fn append(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> std::result::Result<SeriesRef, RejectReason> {
         if !valid_labels(labels) {
             return Err(self.reject(RejectReason::InvalidLabels));
         }
         let (s, created) = self.db.head.get_or_create(labels);
         if created {
-            self.db.metrics.series_created.fetch_add(1, Ordering::Relaxed);
+            self.db
+                .metrics
+                .series_created
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.push(s, t, v)
     }
 
-    fn append_ref(&mut self, r: SeriesRef, t: i64, v: f64) -> Option<std::result::Result<(), RejectReason>> {
+    fn append_ref(
+        &mut self,
+        r: SeriesRef,
+        t: i64,
+        v: f64,
+    ) -> Option<std::result::Result<(), RejectReason>> {
         let s = self.db.head.get_by_ref(r)?;
         Some(self.push(s, t, v).map(|_| ()))
     }
 
-    fn append_exemplar(&mut self, r: SeriesRef, e: &Exemplar) -> std::result::Result<(), RejectReason> {
+    fn append_exemplar(
+        &mut self,
+        r: SeriesRef,
+        e: &Exemplar,
+    ) -> std::result::Result<(), RejectReason> {
         let Some(s) = self.db.head.get_by_ref(r) else {
             return Err(self.reject(RejectReason::InvalidExemplar));
         };
-        let size: usize = e.labels.iter().map(|l| l.name.chars().count() + l.value.chars().count()).sum();
+        let size: usize = e
+            .labels
+            .iter()
+            .map(|l| l.name.chars().count() + l.value.chars().count())
+            .sum();
         // OpenMetrics caps exemplar label sets at 128 UTF-8 characters.
         if size > 128 || !e.v.is_finite() && !e.v.is_nan() {
             return Err(self.reject(RejectReason::InvalidExemplar));
@@ -140,13 +166,24 @@ impl Appender for DbAppender<'_> {
         let mut body = Vec::new();
         let mut max_t = None;
         if !self.samples.is_empty() {
-            let refs: Vec<RefSample> =
-                self.samples.iter().map(|(s, t, v)| RefSample { r: s.r, t: *t, v: *v }).collect();
+            let refs: Vec<RefSample> = self
+                .samples
+                .iter()
+                .map(|(s, t, v)| RefSample {
+                    r: s.r,
+                    t: *t,
+                    v: *v,
+                })
+                .collect();
             max_t = refs.iter().map(|s| s.t).max();
             frame_with(&mut body, |b| record::encode_samples(b, &refs));
         }
         if !self.exemplars.is_empty() {
-            let ex: Vec<_> = self.exemplars.iter().map(|(s, e)| (s.r, e.clone())).collect();
+            let ex: Vec<_> = self
+                .exemplars
+                .iter()
+                .map(|(s, e)| (s.r, e.clone()))
+                .collect();
             frame_with(&mut body, |b| record::encode_exemplars(b, &ex));
         }
         if !self.metadata.is_empty() {
@@ -173,7 +210,9 @@ impl Appender for DbAppender<'_> {
             }
             if !new_series.is_empty() {
                 let mut head = Vec::new();
-                frame_with(&mut head, |b| record::encode_series(b, new_series.iter().map(|s| (s.r, &s.labels))));
+                frame_with(&mut head, |b| {
+                    record::encode_series(b, new_series.iter().map(|s| (s.r, &s.labels)))
+                });
                 head.extend_from_slice(&body);
                 body = head;
             }
@@ -219,8 +258,12 @@ impl Appender for DbAppender<'_> {
                 md.insert(k, v);
             }
         }
-        db.metrics.samples_appended.fetch_add(stats.samples, Ordering::Relaxed);
-        db.metrics.exemplars_appended.fetch_add(stats.exemplars, Ordering::Relaxed);
+        db.metrics
+            .samples_appended
+            .fetch_add(stats.samples, Ordering::Relaxed);
+        db.metrics
+            .exemplars_appended
+            .fetch_add(stats.exemplars, Ordering::Relaxed);
         for (k, &n) in self.rejected.iter().enumerate() {
             if n > 0 {
                 db.metrics.count_reject(REASONS[k], n);

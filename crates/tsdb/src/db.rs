@@ -52,7 +52,11 @@ struct DirLock {
 impl DirLock {
     fn acquire(dir: &Path) -> Result<DirLock> {
         use std::os::fd::AsRawFd;
-        let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock"))?;
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))?;
         // Safety: flock on an fd we own.
         let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
@@ -72,7 +76,11 @@ impl Db {
         let mut report = OpenReport::default();
         let blocks = load_blocks(dir, &mut report)?;
         let head = Head::new();
-        let max_block_t = blocks.iter().map(|b| b.meta.max_time).max().unwrap_or(i64::MIN);
+        let max_block_t = blocks
+            .iter()
+            .map(|b| b.meta.max_time)
+            .max()
+            .unwrap_or(i64::MIN);
         head.min_valid.store(max_block_t, Ordering::Relaxed);
 
         let start = Instant::now();
@@ -81,7 +89,15 @@ impl Db {
         let mut samples = 0u64;
         let window = opts.out_of_order_window_ms;
         let mut rep = wal::replay(&wal_dir, &mut |seg, payload| {
-            apply_record(&head, payload, max_block_t, window, seg, &mut seg_max, &mut samples);
+            apply_record(
+                &head,
+                payload,
+                max_block_t,
+                window,
+                seg,
+                &mut seg_max,
+                &mut samples,
+            );
         })?;
         rep.segment_max_t = seg_max;
         for c in &rep.corruptions {
@@ -93,8 +109,12 @@ impl Db {
         report.blocks_loaded = blocks.len();
         report.wal = rep;
         let metrics = DbMetrics::default();
-        metrics.wal_corruptions.store(report.wal.corruptions.len() as u64, Ordering::Relaxed);
-        metrics.corrupt_blocks.store(report.corrupt_blocks.len() as u64, Ordering::Relaxed);
+        metrics
+            .wal_corruptions
+            .store(report.wal.corruptions.len() as u64, Ordering::Relaxed);
+        metrics
+            .corrupt_blocks
+            .store(report.corrupt_blocks.len() as u64, Ordering::Relaxed);
         tracing::info!(
             series = head.num_series(),
             samples,
@@ -143,14 +163,26 @@ impl Db {
     /// Newest timestamp anywhere in the database.
     pub fn max_time(&self) -> i64 {
         let h = self.head.max_t.load(Ordering::Relaxed);
-        let b = self.blocks.read().iter().map(|b| b.meta.max_time - 1).max().unwrap_or(i64::MIN);
+        let b = self
+            .blocks
+            .read()
+            .iter()
+            .map(|b| b.meta.max_time - 1)
+            .max()
+            .unwrap_or(i64::MIN);
         h.max(b)
     }
 
     /// Oldest timestamp anywhere in the database.
     pub fn min_time(&self) -> i64 {
         let h = self.head.min_t.load(Ordering::Relaxed);
-        let b = self.blocks.read().iter().map(|b| b.meta.min_time).min().unwrap_or(i64::MAX);
+        let b = self
+            .blocks
+            .read()
+            .iter()
+            .map(|b| b.meta.min_time)
+            .min()
+            .unwrap_or(i64::MAX);
         h.min(b)
     }
 
@@ -176,7 +208,9 @@ impl Db {
         }
         while let Some(group) = self.plan_compaction() {
             if let Err(e) = self.compact(&group) {
-                self.metrics.compaction_failures.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .compaction_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, "compaction failed");
                 break;
             }
@@ -191,9 +225,22 @@ impl Db {
         let iter = series.iter().map(|s| {
             let samples = s.samples(mint, maxt - 1);
             let exemplars = s.state.lock().exemplars.clone();
-            BlockSeries { labels: s.labels.clone(), samples, exemplars }
+            BlockSeries {
+                labels: s.labels.clone(),
+                samples,
+                exemplars,
+            }
         });
-        let meta = write_block(&self.dir, mint, maxt, CompactionMeta { level: 1, ..Default::default() }, iter)?;
+        let meta = write_block(
+            &self.dir,
+            mint,
+            maxt,
+            CompactionMeta {
+                level: 1,
+                ..Default::default()
+            },
+            iter,
+        )?;
         if let Some(meta) = meta {
             let b = Block::open(&self.dir.join(&meta.ulid))?;
             tracing::info!(ulid = %meta.ulid, mint, maxt, series = meta.stats.num_series, samples = meta.stats.num_samples, "block cut from head");
@@ -211,7 +258,9 @@ impl Db {
         let first_kept = {
             let _g = self.gate.write();
             let removed = self.head.truncate(t);
-            self.metrics.series_removed.fetch_add(removed as u64, Ordering::Relaxed);
+            self.metrics
+                .series_removed
+                .fetch_add(removed as u64, Ordering::Relaxed);
             let mut wal = self.wal.lock();
             wal.rotate()?;
             wal.truncation_point(t)
@@ -219,9 +268,17 @@ impl Db {
         let mut buf = Vec::new();
         let series = self.head.all_series();
         for batch in series.chunks(10_000) {
-            frame_with(&mut buf, |b| record::encode_series(b, batch.iter().map(|s| (s.r, &s.labels))));
+            frame_with(&mut buf, |b| {
+                record::encode_series(b, batch.iter().map(|s| (s.r, &s.labels)))
+            });
         }
-        let md: Vec<_> = self.head.metadata.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let md: Vec<_> = self
+            .head
+            .metadata
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         if !md.is_empty() {
             frame_with(&mut buf, |b| record::encode_metadata(b, &md));
         }
@@ -247,7 +304,13 @@ impl Db {
             if w[1].meta.min_time < w[0].meta.max_time {
                 let lo = w[0].meta.min_time;
                 let hi = w[0].meta.max_time.max(w[1].meta.max_time);
-                return Some(blocks.iter().filter(|b| b.meta.min_time < hi && b.meta.max_time > lo).cloned().collect());
+                return Some(
+                    blocks
+                        .iter()
+                        .filter(|b| b.meta.min_time < hi && b.meta.max_time > lo)
+                        .cloned()
+                        .collect(),
+                );
             }
         }
         let newest = blocks.iter().map(|b| b.meta.max_time).max()?;
@@ -274,17 +337,40 @@ impl Db {
     fn compact(&self, group: &[Arc<Block>]) -> Result<()> {
         let mint = group.iter().map(|b| b.meta.min_time).min().unwrap_or(0);
         let maxt = group.iter().map(|b| b.meta.max_time).max().unwrap_or(0);
-        let mut sources: Vec<String> = group.iter().flat_map(|b| b.meta.compaction.sources.clone()).collect();
+        let mut sources: Vec<String> = group
+            .iter()
+            .flat_map(|b| b.meta.compaction.sources.clone())
+            .collect();
         sources.sort();
         sources.dedup();
         let meta = CompactionMeta {
-            level: group.iter().map(|b| b.meta.compaction.level).max().unwrap_or(1) + 1,
+            level: group
+                .iter()
+                .map(|b| b.meta.compaction.level)
+                .max()
+                .unwrap_or(1)
+                + 1,
             sources,
             parents: group.iter().map(|b| b.meta.ulid.clone()).collect(),
         };
-        let mut merged = MergeIter::new(group.iter().map(|b| Box::new(b.all_series()) as BoxedSeriesIter<'_>).collect());
+        let mut merged = MergeIter::new(
+            group
+                .iter()
+                .map(|b| Box::new(b.all_series()) as BoxedSeriesIter<'_>)
+                .collect(),
+        );
         let iter = std::iter::from_fn(|| merged.next_series());
-        let out = write_block(&self.dir, mint, maxt, meta, iter.map(|(labels, samples)| BlockSeries { labels, samples, exemplars: Vec::new() }));
+        let out = write_block(
+            &self.dir,
+            mint,
+            maxt,
+            meta,
+            iter.map(|(labels, samples)| BlockSeries {
+                labels,
+                samples,
+                exemplars: Vec::new(),
+            }),
+        );
         if let Some(e) = merged.error.take() {
             if let Ok(Some(m)) = &out {
                 let _ = fs::remove_dir_all(self.dir.join(&m.ulid));
@@ -321,10 +407,16 @@ impl Db {
         {
             let blocks = self.blocks.read();
             if newest != i64::MIN {
-                doomed.extend(blocks.iter().filter(|b| b.meta.max_time <= newest - self.opts.retention_ms).cloned());
+                doomed.extend(
+                    blocks
+                        .iter()
+                        .filter(|b| b.meta.max_time <= newest - self.opts.retention_ms)
+                        .cloned(),
+                );
             }
             if self.opts.retention_bytes > 0 {
-                let mut total: u64 = blocks.iter().map(|b| b.size_bytes).sum::<u64>() + self.wal_size_bytes();
+                let mut total: u64 =
+                    blocks.iter().map(|b| b.size_bytes).sum::<u64>() + self.wal_size_bytes();
                 for b in blocks.iter() {
                     if total <= self.opts.retention_bytes {
                         break;
@@ -339,19 +431,24 @@ impl Db {
         if doomed.is_empty() {
             return Ok(());
         }
-        self.blocks.write().retain(|b| !doomed.iter().any(|d| d.meta.ulid == b.meta.ulid));
+        self.blocks
+            .write()
+            .retain(|b| !doomed.iter().any(|d| d.meta.ulid == b.meta.ulid));
         for b in &doomed {
             tracing::info!(ulid = %b.meta.ulid, maxt = b.meta.max_time, "block deleted by retention");
             fs::remove_dir_all(&b.dir)?;
         }
-        self.metrics.retention_deletions.fetch_add(doomed.len() as u64, Ordering::Relaxed);
+        self.metrics
+            .retention_deletions
+            .fetch_add(doomed.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 }
 
 fn carry_exemplars(group: &[Arc<Block>], nb: &Block) -> Result<()> {
     let mut any = false;
-    let mut by_labels: std::collections::HashMap<Labels, Vec<sightline_model::Exemplar>> = Default::default();
+    let mut by_labels: std::collections::HashMap<Labels, Vec<sightline_model::Exemplar>> =
+        Default::default();
     for b in group {
         for (idx, ex) in b.exemplars()? {
             any |= !ex.is_empty();
@@ -396,7 +493,11 @@ impl<'a> MergeIter<'a> {
                 None => None,
             })
             .collect();
-        MergeIter { iters, heads, error }
+        MergeIter {
+            iters,
+            heads,
+            error,
+        }
     }
 
     fn next_series(&mut self) -> Option<(Labels, Vec<Sample>)> {
@@ -456,9 +557,13 @@ fn load_blocks(dir: &Path, report: &mut OpenReport) -> Result<Vec<Arc<Block>>> {
     }
     // A compaction that crashed after writing its output but before deleting
     // its inputs leaves parents behind: drop them.
-    let parents: std::collections::HashSet<String> =
-        blocks.iter().flat_map(|b| b.meta.compaction.parents.clone()).collect();
-    let (dead, live): (Vec<_>, Vec<_>) = blocks.into_iter().partition(|b| parents.contains(&b.meta.ulid));
+    let parents: std::collections::HashSet<String> = blocks
+        .iter()
+        .flat_map(|b| b.meta.compaction.parents.clone())
+        .collect();
+    let (dead, live): (Vec<_>, Vec<_>) = blocks
+        .into_iter()
+        .partition(|b| parents.contains(&b.meta.ulid));
     for b in dead {
         let _ = fs::remove_dir_all(&b.dir);
     }

@@ -75,11 +75,19 @@ impl MemSeries {
                 if let Some((mint, a)) = st.open.take()
                     && a.count() > 0
                 {
-                    st.closed.push(HeadChunk { mint, maxt: a.last_t(), bytes: a.into_bytes().into() });
+                    st.closed.push(HeadChunk {
+                        mint,
+                        maxt: a.last_t(),
+                        bytes: a.into_bytes().into(),
+                    });
                 }
                 st.open = Some((t, XorAppender::new()));
             }
-            st.open.as_mut().expect("open chunk was just ensured").1.append(t, v);
+            st.open
+                .as_mut()
+                .expect("open chunk was just ensured")
+                .1
+                .append(t, v);
             self.max_t.store(t, Ordering::Relaxed);
             return Ok(Appended::InOrder);
         }
@@ -132,8 +140,12 @@ impl MemSeries {
                 .as_ref()
                 .filter(|(m, a)| *m <= maxt && a.last_t() >= mint)
                 .map(|(_, a)| a.bytes().to_vec());
-            let ooo: Vec<Sample> =
-                st.ooo.iter().filter(|s| s.t >= mint && s.t <= maxt).copied().collect();
+            let ooo: Vec<Sample> = st
+                .ooo
+                .iter()
+                .filter(|s| s.t >= mint && s.t <= maxt)
+                .copied()
+                .collect();
             (chunks, open, ooo)
         };
         let mut out = Vec::new();
@@ -166,7 +178,11 @@ impl MemSeries {
     pub fn heap_bytes(&self) -> usize {
         let st = self.state.lock();
         let mut n = std::mem::size_of::<MemSeries>();
-        n += self.labels.iter().map(|l| 48 + l.name.len() + l.value.len()).sum::<usize>();
+        n += self
+            .labels
+            .iter()
+            .map(|l| 48 + l.name.len() + l.value.len())
+            .sum::<usize>();
         n += st.closed.iter().map(|c| c.bytes.len() + 40).sum::<usize>();
         n += st.open.as_ref().map_or(0, |(_, a)| a.heap_size());
         n
@@ -197,9 +213,14 @@ impl PostingsSource for HeadPostings {
     }
 }
 
+/// Series by label hash (a list, for hash collisions).
+type HashShard = HashMap<u64, Vec<Arc<MemSeries>>>;
+/// Series by ref.
+type RefShard = HashMap<SeriesRef, Arc<MemSeries>>;
+
 pub struct Head {
-    by_hash: Box<[RwLock<HashMap<u64, Vec<Arc<MemSeries>>>>]>,
-    by_ref: Box<[RwLock<HashMap<SeriesRef, Arc<MemSeries>>>]>,
+    by_hash: Box<[RwLock<HashShard>]>,
+    by_ref: Box<[RwLock<RefShard>]>,
     postings: RwLock<HeadPostings>,
     next_ref: AtomicU64,
     num_series: AtomicU64,
@@ -240,12 +261,19 @@ impl Head {
     }
 
     pub fn get_by_ref(&self, r: SeriesRef) -> Option<Arc<MemSeries>> {
-        self.by_ref[(r % SHARDS as u64) as usize].read().get(&r).cloned()
+        self.by_ref[(r % SHARDS as u64) as usize]
+            .read()
+            .get(&r)
+            .cloned()
     }
 
     pub fn get_by_labels(&self, labels: &Labels, hash: u64) -> Option<Arc<MemSeries>> {
         let shard = self.by_hash[Self::shard(hash)].read();
-        shard.get(&hash)?.iter().find(|s| &s.labels == labels).cloned()
+        shard
+            .get(&hash)?
+            .iter()
+            .find(|s| &s.labels == labels)
+            .cloned()
     }
 
     /// Finds or creates the series; `true` when it was created by this call.
@@ -282,7 +310,9 @@ impl Head {
             deleted: AtomicBool::new(false),
         });
         list.push(s.clone());
-        self.by_ref[(r % SHARDS as u64) as usize].write().insert(r, s.clone());
+        self.by_ref[(r % SHARDS as u64) as usize]
+            .write()
+            .insert(r, s.clone());
         {
             let mut p = self.postings.write();
             for l in &s.labels {
@@ -312,7 +342,11 @@ impl Head {
     /// samples more than half a block range behind the newest one.
     pub fn appendable_min_valid(&self, block_range: i64) -> i64 {
         let max_t = self.max_t.load(Ordering::Relaxed);
-        let lag = if max_t == i64::MIN { i64::MIN } else { max_t - block_range / 2 };
+        let lag = if max_t == i64::MIN {
+            i64::MIN
+        } else {
+            max_t - block_range / 2
+        };
         self.min_valid.load(Ordering::Relaxed).max(lag)
     }
 
@@ -337,7 +371,10 @@ impl Head {
 
     pub fn label_values_for(&self, name: &str) -> Vec<String> {
         let p = self.postings.read();
-        p.by_label.get(name).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        p.by_label
+            .get(name)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn label_names(&self) -> Vec<String> {
@@ -379,7 +416,9 @@ impl Head {
                     shard.remove(&s.hash);
                 }
             }
-            self.by_ref[(s.r % SHARDS as u64) as usize].write().remove(&s.r);
+            self.by_ref[(s.r % SHARDS as u64) as usize]
+                .write()
+                .remove(&s.r);
         }
         let mut p = self.postings.write();
         p.all.retain(|r| !gone.contains(r));
@@ -390,7 +429,8 @@ impl Head {
             });
             !vals.is_empty()
         });
-        self.num_series.fetch_sub(removed.len() as u64, Ordering::Relaxed);
+        self.num_series
+            .fetch_sub(removed.len() as u64, Ordering::Relaxed);
         removed.len()
     }
 }
@@ -406,11 +446,26 @@ mod tests {
         assert!(created);
         let mut st = s.state.lock();
         assert_eq!(s.append_locked(&mut st, 10, 1.0, 0), Ok(Appended::InOrder));
-        assert_eq!(s.append_locked(&mut st, 10, 1.0, 0), Ok(Appended::Duplicate));
-        assert_eq!(s.append_locked(&mut st, 10, 2.0, 0), Err(RejectReason::DuplicateTimestamp));
-        assert_eq!(s.append_locked(&mut st, 5, 2.0, 0), Err(RejectReason::OutOfOrder));
-        assert_eq!(s.append_locked(&mut st, 5, 2.0, 10), Ok(Appended::OutOfOrder));
-        assert_eq!(s.append_locked(&mut st, -1, 2.0, 10), Err(RejectReason::OutOfOrder));
+        assert_eq!(
+            s.append_locked(&mut st, 10, 1.0, 0),
+            Ok(Appended::Duplicate)
+        );
+        assert_eq!(
+            s.append_locked(&mut st, 10, 2.0, 0),
+            Err(RejectReason::DuplicateTimestamp)
+        );
+        assert_eq!(
+            s.append_locked(&mut st, 5, 2.0, 0),
+            Err(RejectReason::OutOfOrder)
+        );
+        assert_eq!(
+            s.append_locked(&mut st, 5, 2.0, 10),
+            Ok(Appended::OutOfOrder)
+        );
+        assert_eq!(
+            s.append_locked(&mut st, -1, 2.0, 10),
+            Err(RejectReason::OutOfOrder)
+        );
         drop(st);
         let got: Vec<i64> = s.samples(i64::MIN, i64::MAX).iter().map(|s| s.t).collect();
         assert_eq!(got, vec![5, 10]);

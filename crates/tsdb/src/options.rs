@@ -25,7 +25,9 @@ impl Default for Options {
 impl Options {
     /// Largest compacted block: 10% of retention, at most 31 days, as Prometheus.
     pub fn max_block_range_ms(&self) -> i64 {
-        (self.retention_ms / 10).min(31 * 24 * 3600 * 1000).max(self.block_range_ms)
+        (self.retention_ms / 10)
+            .min(31 * 24 * 3600 * 1000)
+            .max(self.block_range_ms)
     }
 
     /// Compaction ranges: the block range times 3, 9, 27, … up to the maximum.

@@ -202,13 +202,18 @@ mod tests {
             vec![(MatchOp::Regex, "job", ".*")],
             vec![(MatchOp::Regex, "job", ".+")],
             vec![(MatchOp::NotRegex, "job", "x|z")],
-            vec![(MatchOp::Regex, "__name__", "a|b"), (MatchOp::NotEqual, "job", "x")],
+            vec![
+                (MatchOp::Regex, "__name__", "a|b"),
+                (MatchOp::NotEqual, "job", "x"),
+            ],
             vec![(MatchOp::Equal, "job", "nope")],
             vec![(MatchOp::Regex, "env", "pr.*|")],
         ];
         for c in cases {
-            let ms: Vec<Matcher> =
-                c.iter().map(|(op, n, v)| Matcher::new(*op, *n, *v).unwrap()).collect();
+            let ms: Vec<Matcher> = c
+                .iter()
+                .map(|(op, n, v)| Matcher::new(*op, *n, *v).unwrap())
+                .collect();
             let want: Vec<u64> = toy
                 .0
                 .iter()

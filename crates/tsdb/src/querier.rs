@@ -30,7 +30,13 @@ impl Queryable for Db {
             .collect();
         let head_max = self.head.max_t.load(Ordering::Relaxed);
         let use_head = head_max != i64::MIN && head_max >= mint;
-        Ok(Box::new(DbQuerier { db: self, mint, maxt, blocks, use_head }))
+        Ok(Box::new(DbQuerier {
+            db: self,
+            mint,
+            maxt,
+            blocks,
+            use_head,
+        }))
     }
 }
 
@@ -49,7 +55,11 @@ fn merge_samples(into: &mut Vec<Sample>, more: Vec<Sample>) {
 }
 
 impl DbQuerier<'_> {
-    fn collect(&self, matchers: &[Matcher], with_samples: bool) -> Result<BTreeMap<Labels, Vec<Sample>>> {
+    fn collect(
+        &self,
+        matchers: &[Matcher],
+        with_samples: bool,
+    ) -> Result<BTreeMap<Labels, Vec<Sample>>> {
         let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
         for b in &self.blocks {
             for id in b.select_ids(matchers) {
@@ -66,7 +76,11 @@ impl DbQuerier<'_> {
         if self.use_head {
             let refs = self.db.head.select_refs(matchers);
             for s in self.db.head.series_for_refs(&refs) {
-                let samples = if with_samples { s.samples(self.mint, self.maxt) } else { Vec::new() };
+                let samples = if with_samples {
+                    s.samples(self.mint, self.maxt)
+                } else {
+                    Vec::new()
+                };
                 if with_samples && samples.is_empty() {
                     continue;
                 }
@@ -85,8 +99,10 @@ impl DbQuerier<'_> {
 impl Querier for DbQuerier<'_> {
     fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<SeriesData>> {
         let map = self.collect(matchers, !hints.series_only)?;
-        let mut out: Vec<SeriesData> =
-            map.into_iter().map(|(labels, samples)| SeriesData { labels, samples }).collect();
+        let mut out: Vec<SeriesData> = map
+            .into_iter()
+            .map(|(labels, samples)| SeriesData { labels, samples })
+            .collect();
         if hints.limit > 0 {
             out.truncate(hints.limit);
         }
@@ -151,13 +167,24 @@ impl Querier for DbQuerier<'_> {
             let all = b.exemplars()?;
             for id in ids {
                 if let Some(ex) = all.get(&(id as u32)) {
-                    out.entry(b.labels_of(id as u32)).or_default().extend(ex.iter().filter(|e| in_range(e)).cloned());
+                    out.entry(b.labels_of(id as u32))
+                        .or_default()
+                        .extend(ex.iter().filter(|e| in_range(e)).cloned());
                 }
             }
         }
-        for s in self.db.head.series_for_refs(&self.db.head.select_refs(matchers)) {
+        for s in self
+            .db
+            .head
+            .series_for_refs(&self.db.head.select_refs(matchers))
+        {
             let st = s.state.lock();
-            let ex: Vec<Exemplar> = st.exemplars.iter().filter(|e| in_range(e)).cloned().collect();
+            let ex: Vec<Exemplar> = st
+                .exemplars
+                .iter()
+                .filter(|e| in_range(e))
+                .cloned()
+                .collect();
             if !ex.is_empty() {
                 out.entry(s.labels.clone()).or_default().extend(ex);
             }

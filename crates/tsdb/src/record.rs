@@ -26,7 +26,10 @@ pub struct RefSample {
     pub v: f64,
 }
 
-pub fn encode_series<'a>(out: &mut Vec<u8>, series: impl IntoIterator<Item = (SeriesRef, &'a Labels)>) {
+pub fn encode_series<'a>(
+    out: &mut Vec<u8>,
+    series: impl IntoIterator<Item = (SeriesRef, &'a Labels)>,
+) {
     out.push(SERIES);
     for (r, labels) in series {
         put_uvarint(out, r);
@@ -152,24 +155,46 @@ mod tests {
         let l = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
         let mut b = Vec::new();
         encode_series(&mut b, [(7, &l), (9, &l)]);
-        assert_eq!(decode(&b), Some(Record::Series(vec![(7, l.clone()), (9, l.clone())])));
+        assert_eq!(
+            decode(&b),
+            Some(Record::Series(vec![(7, l.clone()), (9, l.clone())]))
+        );
 
         let s = vec![
-            RefSample { r: 10, t: 1000, v: 1.5 },
-            RefSample { r: 3, t: 999, v: f64::INFINITY },
+            RefSample {
+                r: 10,
+                t: 1000,
+                v: 1.5,
+            },
+            RefSample {
+                r: 3,
+                t: 999,
+                v: f64::INFINITY,
+            },
         ];
         b.clear();
         encode_samples(&mut b, &s);
         assert_eq!(decode(&b), Some(Record::Samples(s)));
 
-        let e = vec![(4, Exemplar { labels: Labels::from_pairs([("trace_id", "ab")]), t: 5, v: 0.2 })];
+        let e = vec![(
+            4,
+            Exemplar {
+                labels: Labels::from_pairs([("trace_id", "ab")]),
+                t: 5,
+                v: 0.2,
+            },
+        )];
         b.clear();
         encode_exemplars(&mut b, &e);
         assert_eq!(decode(&b), Some(Record::Exemplars(e)));
 
         let m = vec![(
             "http_requests".to_string(),
-            MetricMetadata { kind: MetricType::Counter, help: "h".into(), unit: "".into() },
+            MetricMetadata {
+                kind: MetricType::Counter,
+                help: "h".into(),
+                unit: "".into(),
+            },
         )];
         b.clear();
         encode_metadata(&mut b, &m);

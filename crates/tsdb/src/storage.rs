@@ -7,7 +7,6 @@ use std::fmt;
 
 use sightline_model::{Exemplar, Labels, Matcher, MetricMetadata, Sample};
 
-
 /// Opaque handle to a series inside one storage; valid for the storage's lifetime
 /// (until the series is garbage-collected after it has no data left in the head).
 pub type SeriesRef = u64;
@@ -172,5 +171,3 @@ pub trait Querier: Send + Sync {
 pub trait Queryable: Send + Sync {
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier + '_>>;
 }
-
-

@@ -61,7 +61,9 @@ fn latest_checkpoint(dir: &Path) -> Result<Option<(u32, PathBuf)>> {
         let e = e?;
         let name = e.file_name();
         let Some(s) = name.to_str() else { continue };
-        if let Some(n) = s.strip_prefix("checkpoint.").and_then(|n| n.parse::<u32>().ok())
+        if let Some(n) = s
+            .strip_prefix("checkpoint.")
+            .and_then(|n| n.parse::<u32>().ok())
             && best.as_ref().is_none_or(|(b, _)| n > *b)
         {
             best = Some((n, e.path()));
@@ -92,16 +94,37 @@ fn read_segment(path: &Path, f: &mut dyn FnMut(&[u8])) -> Result<(u64, u64, Opti
     let mut n = 0u64;
     while pos < buf.len() {
         if buf.len() - pos < HEADER {
-            return Ok((pos as u64, n, Some(format!("{}: torn record header at offset {pos}", path.display()))));
+            return Ok((
+                pos as u64,
+                n,
+                Some(format!(
+                    "{}: torn record header at offset {pos}",
+                    path.display()
+                )),
+            ));
         }
         let len = u32::from_le_bytes(buf[pos..pos + 4].try_into().unwrap()) as usize;
         let crc = u32::from_le_bytes(buf[pos + 4..pos + 8].try_into().unwrap());
         if len > MAX_RECORD || buf.len() - pos - HEADER < len {
-            return Ok((pos as u64, n, Some(format!("{}: torn record at offset {pos} (length {len})", path.display()))));
+            return Ok((
+                pos as u64,
+                n,
+                Some(format!(
+                    "{}: torn record at offset {pos} (length {len})",
+                    path.display()
+                )),
+            ));
         }
         let payload = &buf[pos + HEADER..pos + HEADER + len];
         if crc32fast::hash(payload) != crc {
-            return Ok((pos as u64, n, Some(format!("{}: checksum mismatch at offset {pos}", path.display()))));
+            return Ok((
+                pos as u64,
+                n,
+                Some(format!(
+                    "{}: checksum mismatch at offset {pos}",
+                    path.display()
+                )),
+            ));
         }
         f(payload);
         n += 1;
@@ -129,7 +152,10 @@ pub fn replay(dir: &Path, f: &mut dyn FnMut(u32, &[u8])) -> Result<ReplayReport>
             }
         }
     }
-    let segs: Vec<u32> = list_segments(dir)?.into_iter().filter(|&i| i >= first).collect();
+    let segs: Vec<u32> = list_segments(dir)?
+        .into_iter()
+        .filter(|&i| i >= first)
+        .collect();
     for (k, &i) in segs.iter().enumerate() {
         let p = dir.join(segment_name(i));
         let (good, recs, damage) = read_segment(&p, &mut |b| f(i, b))?;
@@ -140,7 +166,8 @@ pub fn replay(dir: &Path, f: &mut dyn FnMut(u32, &[u8])) -> Result<ReplayReport>
             if k + 1 == segs.len() {
                 // Torn tail: truncate so the next writer never appends after garbage.
                 OpenOptions::new().write(true).open(&p)?.set_len(good)?;
-                rep.corruptions.push(format!("{d}; truncated to {good} bytes"));
+                rep.corruptions
+                    .push(format!("{d}; truncated to {good} bytes"));
             } else {
                 rep.corruptions.push(d);
             }
@@ -264,7 +291,12 @@ fn create_segment(dir: &Path, i: u32) -> Result<File> {
         .create(true)
         .append(true)
         .open(dir.join(segment_name(i)))
-        .map_err(|e| StorageError::Io(std::io::Error::new(e.kind(), format!("create WAL segment {i}: {e}"))))?;
+        .map_err(|e| {
+            StorageError::Io(std::io::Error::new(
+                e.kind(),
+                format!("create WAL segment {i}: {e}"),
+            ))
+        })?;
     sync_dir(dir);
     Ok(f)
 }

@@ -6,14 +6,21 @@ use sightline_tsdb::{Appendable, Db, Options, Queryable, RejectReason, SelectHin
 const H: i64 = 3600 * 1000;
 
 fn lbl(name: &str, pairs: &[(&str, &str)]) -> Labels {
-    let mut v: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let mut v: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     v.push(("__name__".into(), name.into()));
     Labels::from_pairs(v)
 }
 
 fn query(db: &Db, ms: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, Vec<Sample>)> {
     let q = db.querier(mint, maxt).unwrap();
-    q.select(ms, &SelectHints::default()).unwrap().into_iter().map(|s| (s.labels, s.samples)).collect()
+    q.select(ms, &SelectHints::default())
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.labels, s.samples))
+        .collect()
 }
 
 fn m(op: MatchOp, n: &str, v: &str) -> Matcher {
@@ -48,23 +55,50 @@ fn append_commit_select_and_matchers() {
     let stats = app.commit().unwrap();
     assert_eq!(stats.samples, 30);
 
-    let r = query(&db, &[m(MatchOp::Equal, "__name__", "http_requests_total")], 0, 10_000);
+    let r = query(
+        &db,
+        &[m(MatchOp::Equal, "__name__", "http_requests_total")],
+        0,
+        10_000,
+    );
     assert_eq!(r.len(), 2);
     assert_eq!(r[0].0, a);
     assert_eq!(r[0].1.len(), 10);
     assert_eq!(r[1].1[3], Sample { t: 3000, v: 6.0 });
-    assert_eq!(query(&db, &[m(MatchOp::Regex, "status", "5..")], 0, 10_000).len(), 1);
-    assert_eq!(query(&db, &[m(MatchOp::NotEqual, "job", "api")], 0, 10_000)[0].0, c);
-    assert_eq!(query(&db, &[m(MatchOp::Equal, "status", "")], 0, 10_000)[0].0, c);
-    assert_eq!(query(&db, &[m(MatchOp::NotRegex, "status", "2..|5..")], 0, 10_000).len(), 1);
+    assert_eq!(
+        query(&db, &[m(MatchOp::Regex, "status", "5..")], 0, 10_000).len(),
+        1
+    );
+    assert_eq!(
+        query(&db, &[m(MatchOp::NotEqual, "job", "api")], 0, 10_000)[0].0,
+        c
+    );
+    assert_eq!(
+        query(&db, &[m(MatchOp::Equal, "status", "")], 0, 10_000)[0].0,
+        c
+    );
+    assert_eq!(
+        query(&db, &[m(MatchOp::NotRegex, "status", "2..|5..")], 0, 10_000).len(),
+        1
+    );
     // Range restriction is inclusive on both ends.
     let r = query(&db, &[m(MatchOp::Equal, "job", "db")], 2000, 4000);
-    assert_eq!(r[0].1.iter().map(|s| s.t).collect::<Vec<_>>(), vec![2000, 3000, 4000]);
+    assert_eq!(
+        r[0].1.iter().map(|s| s.t).collect::<Vec<_>>(),
+        vec![2000, 3000, 4000]
+    );
 
     let q = db.querier(0, 10_000).unwrap();
-    assert_eq!(q.label_names(&[]).unwrap(), vec!["__name__", "job", "status"]);
+    assert_eq!(
+        q.label_names(&[]).unwrap(),
+        vec!["__name__", "job", "status"]
+    );
     assert_eq!(q.label_values("status", &[]).unwrap(), vec!["200", "500"]);
-    assert_eq!(q.label_values("job", &[m(MatchOp::Equal, "__name__", "up")]).unwrap(), vec!["db"]);
+    assert_eq!(
+        q.label_values("job", &[m(MatchOp::Equal, "__name__", "up")])
+            .unwrap(),
+        vec!["db"]
+    );
 }
 
 #[test]
@@ -77,12 +111,26 @@ fn out_of_order_is_rejected_and_counted_unless_windowed() {
     assert_eq!(app.append(&a, 5000, 1.0), Err(RejectReason::OutOfOrder));
     app.append(&a, 19_000, 99.0).unwrap(); // same timestamp as stored, other value
     let stats = app.commit().unwrap();
-    assert_eq!(stats.rejected, vec![(RejectReason::OutOfOrder, 1), (RejectReason::DuplicateTimestamp, 1)]);
-    assert_eq!(db.metrics.out_of_order.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        stats.rejected,
+        vec![
+            (RejectReason::OutOfOrder, 1),
+            (RejectReason::DuplicateTimestamp, 1)
+        ]
+    );
+    assert_eq!(
+        db.metrics
+            .out_of_order
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     drop(db);
 
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options { out_of_order_window_ms: 10_000, ..Options::default() };
+    let opts = Options {
+        out_of_order_window_ms: 10_000,
+        ..Options::default()
+    };
     let db = Db::open(dir.path(), opts.clone()).unwrap();
     write_series(&db, &a, 10_000, 20_000, 1000);
     let mut app = db.appender();
@@ -106,9 +154,23 @@ fn wal_replay_restores_head_after_restart() {
         write_series(&db, &a, 0, 100_000, 1000);
         let mut app = db.appender();
         let r = app.append(&a, 100_000, 5.0).unwrap();
-        app.append_exemplar(r, &Exemplar { labels: Labels::from_pairs([("trace_id", "abc")]), t: 100_000, v: 5.0 })
-            .unwrap();
-        app.update_metadata("m", &sightline_model::MetricMetadata { kind: sightline_model::MetricType::Gauge, help: "h".into(), unit: "".into() });
+        app.append_exemplar(
+            r,
+            &Exemplar {
+                labels: Labels::from_pairs([("trace_id", "abc")]),
+                t: 100_000,
+                v: 5.0,
+            },
+        )
+        .unwrap();
+        app.update_metadata(
+            "m",
+            &sightline_model::MetricMetadata {
+                kind: sightline_model::MetricType::Gauge,
+                help: "h".into(),
+                unit: "".into(),
+            },
+        );
         app.commit().unwrap();
         // No close(): simulate a crash by just dropping.
     }
@@ -122,7 +184,12 @@ fn wal_replay_restores_head_after_restart() {
     assert!(db.head().metadata.read().contains_key("m"));
     // Appending continues after the replayed data.
     write_series(&db, &a, 101_000, 105_000, 1000);
-    assert_eq!(query(&db, &[m(MatchOp::Equal, "k", "a")], 0, 200_000)[0].1.len(), 105);
+    assert_eq!(
+        query(&db, &[m(MatchOp::Equal, "k", "a")], 0, 200_000)[0]
+            .1
+            .len(),
+        105
+    );
 }
 
 #[test]
@@ -150,7 +217,16 @@ fn blocks_are_cut_compacted_queried_and_survive_restart() {
         let blocks = db.blocks();
         assert!(!blocks.is_empty());
         // 2h blocks in [0, 12h) were merged into 6h ones.
-        assert!(blocks.iter().any(|b| b.meta.max_time - b.meta.min_time == 6 * H), "{:?}", blocks.iter().map(|b| (b.meta.min_time, b.meta.max_time)).collect::<Vec<_>>());
+        assert!(
+            blocks
+                .iter()
+                .any(|b| b.meta.max_time - b.meta.min_time == 6 * H),
+            "{:?}",
+            blocks
+                .iter()
+                .map(|b| (b.meta.min_time, b.meta.max_time))
+                .collect::<Vec<_>>()
+        );
         let r = query(&db, &[m(MatchOp::Equal, "__name__", "cpu")], 0, 14 * H);
         assert_eq!(r[0].1.len(), total);
         assert!(r[0].1.windows(2).all(|w| w[1].t - w[0].t == 15_000));
@@ -170,7 +246,10 @@ fn blocks_are_cut_compacted_queried_and_survive_restart() {
 #[test]
 fn retention_deletes_old_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options { retention_ms: 6 * H, ..Options::default() };
+    let opts = Options {
+        retention_ms: 6 * H,
+        ..Options::default()
+    };
     let db = Db::open(dir.path(), opts).unwrap();
     let a = lbl("g", &[]);
     let mut t = 0;
@@ -184,13 +263,28 @@ fn retention_deletes_old_blocks() {
         db.maintain().unwrap();
     }
     let min_block = db.blocks().iter().map(|b| b.meta.min_time).min().unwrap();
-    assert!(min_block >= 20 * H - 6 * H - 2 * H - 2 * H, "oldest block starts at {min_block}");
-    assert!(db.metrics.retention_deletions.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(
+        min_block >= 20 * H - 6 * H - 2 * H - 2 * H,
+        "oldest block starts at {min_block}"
+    );
+    assert!(
+        db.metrics
+            .retention_deletions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
     let r = query(&db, &[m(MatchOp::Equal, "__name__", "g")], 0, 20 * H);
     assert!(r[0].1[0].t >= min_block);
     // Size-based retention: a tiny budget keeps deleting the oldest blocks.
     drop(db);
-    let db = Db::open(dir.path(), Options { retention_bytes: 1, ..Options::default() }).unwrap();
+    let db = Db::open(
+        dir.path(),
+        Options {
+            retention_bytes: 1,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     db.maintain().unwrap();
     assert!(db.blocks().is_empty());
 }
@@ -205,20 +299,43 @@ fn corrupted_wal_tail_is_cut_and_reported() {
     }
     // Tear the last record in half, as a crash mid-write would.
     let wal = dir.path().join("wal");
-    let mut segs: Vec<_> = std::fs::read_dir(&wal).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    let mut segs: Vec<_> = std::fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
     segs.sort();
-    let last = segs.iter().rev().find(|p| std::fs::metadata(p).unwrap().len() > 0).unwrap();
+    let last = segs
+        .iter()
+        .rev()
+        .find(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .unwrap();
     let len = std::fs::metadata(last).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(last).unwrap().set_len(len - 5).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(last)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
     let db = Db::open(dir.path(), Options::default()).unwrap();
-    assert_eq!(db.open_report.wal.corruptions.len(), 1, "{:?}", db.open_report.wal.corruptions);
+    assert_eq!(
+        db.open_report.wal.corruptions.len(),
+        1,
+        "{:?}",
+        db.open_report.wal.corruptions
+    );
     // Series record survives (it was its own frame); the torn samples record is gone.
     assert!(query(&db, &[m(MatchOp::Equal, "__name__", "m")], 0, 100_000).is_empty());
     write_series(&db, &a, 60_000, 70_000, 1000);
     drop(db);
     let db = Db::open(dir.path(), Options::default()).unwrap();
     assert!(db.open_report.wal.corruptions.is_empty());
-    assert_eq!(query(&db, &[m(MatchOp::Equal, "__name__", "m")], 0, 100_000)[0].1.len(), 10);
+    assert_eq!(
+        query(&db, &[m(MatchOp::Equal, "__name__", "m")], 0, 100_000)[0]
+            .1
+            .len(),
+        10
+    );
 }
 
 #[test]
@@ -231,7 +348,11 @@ fn damaged_block_is_reported_and_other_data_stays() {
         db.maintain().unwrap();
         assert_eq!(db.blocks().len(), 1);
     }
-    let block_dir = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.join("meta.json").exists()).unwrap();
+    let block_dir = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("meta.json").exists())
+        .unwrap();
     let idx = block_dir.join("index");
     let mut b = std::fs::read(&idx).unwrap();
     b[20] ^= 0x55;
@@ -240,7 +361,11 @@ fn damaged_block_is_reported_and_other_data_stays() {
     assert_eq!(db.open_report.corrupt_blocks.len(), 1);
     assert!(db.open_report.corrupt_blocks[0].1.contains("checksum"));
     let r = query(&db, &[m(MatchOp::Equal, "__name__", "m")], 0, 5 * H);
-    assert_eq!(r[0].1.last().unwrap().t, 5 * H - 60_000, "head data after the block is still served");
+    assert_eq!(
+        r[0].1.last().unwrap().t,
+        5 * H - 60_000,
+        "head data after the block is still served"
+    );
 }
 
 #[test]

@@ -45,7 +45,12 @@ fn main() {
         dataset::red_requests(&a.files, a.per_request).unwrap_or_else(|e| panic!("{e}"))
     };
     let bytes: usize = bodies.iter().map(|b| b.len()).sum();
-    eprintln!("prepared {} requests, {total} samples, {:.1} MiB in {:.1?}", bodies.len(), bytes as f64 / 1048576.0, prep.elapsed());
+    eprintln!(
+        "prepared {} requests, {total} samples, {:.1} MiB in {:.1?}",
+        bodies.len(),
+        bytes as f64 / 1048576.0,
+        prep.elapsed()
+    );
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let cpu0 = a.pid.and_then(procstat::cpu_seconds);
@@ -87,7 +92,10 @@ fn main() {
     println!("error_responses {errors}");
     if let Some(c) = cpu {
         println!("server_cpu_seconds {c:.2}");
-        println!("server_cpu_seconds_per_million_samples {:.3}", c / (total as f64 / 1e6));
+        println!(
+            "server_cpu_seconds_per_million_samples {:.3}",
+            c / (total as f64 / 1e6)
+        );
     }
     if let Some(pid) = a.pid {
         for f in ["VmRSS", "RssAnon", "VmHWM"] {

@@ -7,7 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Server {
@@ -40,7 +44,12 @@ impl Server {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("spawn sightline");
-        let s = Server { child, port, data: data.to_path_buf(), log };
+        let s = Server {
+            child,
+            port,
+            data: data.to_path_buf(),
+            log,
+        };
         s.wait_ready(scheme);
         s
     }
@@ -52,12 +61,18 @@ impl Server {
                 if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                     return;
                 }
-            } else if http_get(self.port, "/-/ready").map(|(c, _)| c == 200).unwrap_or(false) {
+            } else if http_get(self.port, "/-/ready")
+                .map(|(c, _)| c == 200)
+                .unwrap_or(false)
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("sightline did not become ready; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "sightline did not become ready; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -71,7 +86,10 @@ impl Server {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
             }
-            assert!(Instant::now() < deadline, "sightline did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "sightline did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -98,11 +116,20 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     http_request(port, "GET", path, &[], &[])
 }
 
-pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<(u16, String)> {
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -112,8 +139,15 @@ pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf).to_string();
-    let code = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let code = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((code, body))
 }
 

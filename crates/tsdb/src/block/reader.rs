@@ -101,7 +101,10 @@ impl Block {
                     len: d.uvarint().ok_or_else(bad)? as u32,
                 });
             }
-            series.push(SeriesEntry { labels: labels.into(), chunks: chunks.into() });
+            series.push(SeriesEntry {
+                labels: labels.into(),
+                chunks: chunks.into(),
+            });
         }
         let npairs = d.uvarint().ok_or_else(bad)? as usize;
         let mut postings: HashMap<u32, HashMap<u32, Box<[u32]>>> = HashMap::new();
@@ -142,7 +145,11 @@ impl Block {
         {
             return Err(corrupt(dir, "chunks: file shorter than its index says"));
         }
-        let symbol_ids = symbols.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
+        let symbol_ids = symbols
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as u32))
+            .collect();
         Ok(Block {
             dir: dir.to_path_buf(),
             meta,
@@ -168,13 +175,19 @@ impl Block {
                 return Ok(f.clone());
             }
         }
-        let f = self.frames.get(i as usize).ok_or_else(|| corrupt(&self.dir, "chunk frame out of range"))?;
+        let f = self
+            .frames
+            .get(i as usize)
+            .ok_or_else(|| corrupt(&self.dir, "chunk frame out of range"))?;
         let bytes = self
             .chunks
             .get(f.offset as usize..f.offset as usize + f.clen as usize)
             .ok_or_else(|| corrupt(&self.dir, &format!("chunks: frame {i} beyond end of file")))?;
         if crc32fast::hash(bytes) != f.crc {
-            return Err(corrupt(&self.dir, &format!("chunks: checksum mismatch in frame {i}")));
+            return Err(corrupt(
+                &self.dir,
+                &format!("chunks: checksum mismatch in frame {i}"),
+            ));
         }
         let raw = zstd::bulk::decompress(bytes, f.rlen as usize)
             .map_err(|e| corrupt(&self.dir, &format!("chunks: frame {i}: {e}")))?;
@@ -231,14 +244,23 @@ impl Block {
     }
 
     pub fn label_names(&self) -> Vec<String> {
-        self.postings.keys().map(|&n| self.symbols[n as usize].to_string()).collect()
+        self.postings
+            .keys()
+            .map(|&n| self.symbols[n as usize].to_string())
+            .collect()
     }
 
     pub fn label_values(&self, name: &str) -> Vec<String> {
-        let Some(id) = self.symbol_ids.get(name) else { return Vec::new() };
+        let Some(id) = self.symbol_ids.get(name) else {
+            return Vec::new();
+        };
         self.postings
             .get(id)
-            .map(|m| m.keys().map(|&v| self.symbols[v as usize].to_string()).collect())
+            .map(|m| {
+                m.keys()
+                    .map(|&v| self.symbols[v as usize].to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -269,7 +291,11 @@ impl Block {
                 let value = d.str().ok_or_else(bad)?.to_string();
                 pairs.push((name, value));
             }
-            out.entry(idx).or_default().push(Exemplar { labels: Labels::from_pairs(pairs), t, v });
+            out.entry(idx).or_default().push(Exemplar {
+                labels: Labels::from_pairs(pairs),
+                t,
+                v,
+            });
         }
         Ok(out)
     }
@@ -277,7 +303,11 @@ impl Block {
 
 impl PostingsSource for Block {
     fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&str)) {
-        if let Some(vals) = self.symbol_ids.get(name).and_then(|id| self.postings.get(id)) {
+        if let Some(vals) = self
+            .symbol_ids
+            .get(name)
+            .and_then(|id| self.postings.get(id))
+        {
             for &v in vals.keys() {
                 f(&self.symbols[v as usize]);
             }

@@ -30,6 +30,9 @@ struct ChunkMetaW {
     len: u32,
 }
 
+/// A written series: label symbol pairs and its chunks.
+type SeriesW = (Vec<(u32, u32)>, Vec<ChunkMetaW>);
+
 struct Writer {
     chunks: BufWriter<File>,
     chunks_pos: u64,
@@ -37,7 +40,7 @@ struct Writer {
     frames: Vec<(u64, u32, u32, u32)>,
     symbols: HashMap<String, u32>,
     symbol_list: Vec<String>,
-    series: Vec<(Vec<(u32, u32)>, Vec<ChunkMetaW>)>,
+    series: Vec<SeriesW>,
     postings: HashMap<(u32, u32), Vec<u32>>,
     exemplars: Vec<u8>,
     stats: BlockStats,
@@ -61,14 +64,23 @@ impl Writer {
         let compressed = zstd::bulk::compress(&self.frame_buf, ZSTD_LEVEL)?;
         let crc = crc32fast::hash(&compressed);
         self.chunks.write_all(&compressed)?;
-        self.frames.push((self.chunks_pos, compressed.len() as u32, self.frame_buf.len() as u32, crc));
+        self.frames.push((
+            self.chunks_pos,
+            compressed.len() as u32,
+            self.frame_buf.len() as u32,
+            crc,
+        ));
         self.chunks_pos += compressed.len() as u64;
         self.frame_buf.clear();
         Ok(())
     }
 
     fn add(&mut self, s: BlockSeries, mint: i64, maxt: i64) -> Result<()> {
-        let samples: Vec<Sample> = s.samples.into_iter().filter(|x| x.t >= mint && x.t < maxt).collect();
+        let samples: Vec<Sample> = s
+            .samples
+            .into_iter()
+            .filter(|x| x.t >= mint && x.t < maxt)
+            .collect();
         if samples.is_empty() {
             return Ok(());
         }
@@ -98,8 +110,11 @@ impl Writer {
         self.stats.num_samples += samples.len() as u64;
         self.stats.num_chunks += metas.len() as u64;
         self.stats.num_series += 1;
-        let exemplars: Vec<&Exemplar> =
-            s.exemplars.iter().filter(|e| e.t >= mint && e.t < maxt).collect();
+        let exemplars: Vec<&Exemplar> = s
+            .exemplars
+            .iter()
+            .filter(|e| e.t >= mint && e.t < maxt)
+            .collect();
         for e in exemplars {
             encode_exemplar(&mut self.exemplars, idx, e);
             self.stats.num_exemplars += 1;
@@ -133,8 +148,14 @@ impl Writer {
         }
         let mut pairs: Vec<(&(u32, u32), &Vec<u32>)> = self.postings.iter().collect();
         pairs.sort_by(|a, b| {
-            let sa = (&self.symbol_list[a.0.0 as usize], &self.symbol_list[a.0.1 as usize]);
-            let sb = (&self.symbol_list[b.0.0 as usize], &self.symbol_list[b.0.1 as usize]);
+            let sa = (
+                &self.symbol_list[a.0.0 as usize],
+                &self.symbol_list[a.0.1 as usize],
+            );
+            let sb = (
+                &self.symbol_list[b.0.0 as usize],
+                &self.symbol_list[b.0.1 as usize],
+            );
             sa.cmp(&sb)
         });
         put_uvarint(&mut b, pairs.len() as u64);
@@ -215,12 +236,17 @@ pub fn write_block(
             max_time: maxt,
             stats: w.stats.clone(),
             compaction: CompactionMeta {
-                sources: if compaction.sources.is_empty() { vec![ulid.clone()] } else { compaction.sources },
+                sources: if compaction.sources.is_empty() {
+                    vec![ulid.clone()]
+                } else {
+                    compaction.sources
+                },
                 ..compaction
             },
             version: 1,
         };
-        let json = serde_json::to_vec_pretty(&meta).map_err(|e| StorageError::Invalid(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&meta).map_err(|e| StorageError::Invalid(e.to_string()))?;
         write_synced(&tmp.join("meta.json"), &json)?;
         sync_dir(&tmp);
         Ok(Some(meta))

@@ -9,7 +9,10 @@ pub struct BitWriter {
 
 impl BitWriter {
     pub fn with_capacity(n: usize) -> Self {
-        BitWriter { bytes: Vec::with_capacity(n), free: 0 }
+        BitWriter {
+            bytes: Vec::with_capacity(n),
+            free: 0,
+        }
     }
 
     #[inline]
@@ -53,7 +56,11 @@ pub struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        BitReader { bytes, pos: 0, left: 8 }
+        BitReader {
+            bytes,
+            pos: 0,
+            left: 8,
+        }
     }
 
     #[inline]
@@ -94,7 +101,12 @@ mod tests {
     fn round_trip_mixed_widths() {
         let mut w = BitWriter::default();
         let items: Vec<(u64, u8)> = (0..200u64)
-            .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (i % 64), (i % 64) as u8 + 1))
+            .map(|i| {
+                (
+                    i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (i % 64),
+                    (i % 64) as u8 + 1,
+                )
+            })
             .collect();
         for &(v, n) in &items {
             w.write_bits(v, n);

@@ -18,7 +18,9 @@ use crate::varint::{Decoder, put_uvarint, put_varint};
 const KIND_DECIMAL: u8 = 0;
 const KIND_XOR: u8 = 1;
 const MAX_EXP: u32 = 12;
-const POW10: [f64; 13] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12];
+const POW10: [f64; 13] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
+];
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
 
 /// Appends the encoding of `samples` (sorted by time) to `out`.
@@ -155,25 +157,59 @@ mod tests {
 
     #[test]
     fn integer_counter_is_small() {
-        let s: Vec<Sample> =
-            (0..480).map(|i| Sample { t: 1_700_000_000_000 + i * 15_000, v: (i * 37) as f64 }).collect();
+        let s: Vec<Sample> = (0..480)
+            .map(|i| Sample {
+                t: 1_700_000_000_000 + i * 15_000,
+                v: (i * 37) as f64,
+            })
+            .collect();
         let n = rt(&s);
         assert!(n < 480 * 3, "{n} bytes");
     }
 
     #[test]
     fn decimals_and_fallbacks() {
-        rt(&[Sample { t: 1, v: 0.1 }, Sample { t: 2, v: 12.34 }, Sample { t: 3, v: -7.5 }]);
+        rt(&[
+            Sample { t: 1, v: 0.1 },
+            Sample { t: 2, v: 12.34 },
+            Sample { t: 3, v: -7.5 },
+        ]);
         rt(&[Sample { t: 1, v: 1.0 / 3.0 }, Sample { t: 2, v: f64::NAN }]);
-        rt(&[Sample { t: 1, v: -0.0 }, Sample { t: 9, v: sightline_model::stale_nan() }]);
-        rt(&[Sample { t: 1, v: 1e300 }, Sample { t: 5, v: f64::INFINITY }]);
-        rt(&[Sample { t: i64::MIN, v: 0.0 }, Sample { t: i64::MAX, v: 1.0 }]);
+        rt(&[
+            Sample { t: 1, v: -0.0 },
+            Sample {
+                t: 9,
+                v: sightline_model::stale_nan(),
+            },
+        ]);
+        rt(&[
+            Sample { t: 1, v: 1e300 },
+            Sample {
+                t: 5,
+                v: f64::INFINITY,
+            },
+        ]);
+        rt(&[
+            Sample {
+                t: i64::MIN,
+                v: 0.0,
+            },
+            Sample {
+                t: i64::MAX,
+                v: 1.0,
+            },
+        ]);
         rt(&[]);
     }
 
     #[test]
     fn damaged_input_is_rejected_without_panic() {
-        let s: Vec<Sample> = (0..100).map(|i| Sample { t: i * 10, v: i as f64 * 0.5 }).collect();
+        let s: Vec<Sample> = (0..100)
+            .map(|i| Sample {
+                t: i * 10,
+                v: i as f64 * 0.5,
+            })
+            .collect();
         let mut b = Vec::new();
         encode(&s, &mut b);
         for n in 0..b.len() {

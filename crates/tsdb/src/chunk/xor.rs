@@ -29,7 +29,14 @@ impl XorAppender {
     pub fn new() -> Self {
         let mut w = BitWriter::with_capacity(32);
         w.write_bits(0, 16);
-        XorAppender { w, count: 0, t: 0, v: 0.0, t_delta: 0, values: ValueEncoder::new() }
+        XorAppender {
+            w,
+            count: 0,
+            t: 0,
+            v: 0.0,
+            t_delta: 0,
+            values: ValueEncoder::new(),
+        }
     }
 
     pub fn count(&self) -> u16 {
@@ -91,7 +98,12 @@ pub(crate) struct ValueEncoder {
 
 impl ValueEncoder {
     pub(crate) fn new() -> Self {
-        ValueEncoder { prev: 0, first: true, leading: 0xff, trailing: 0 }
+        ValueEncoder {
+            prev: 0,
+            first: true,
+            leading: 0xff,
+            trailing: 0,
+        }
     }
 
     pub(crate) fn put(&mut self, w: &mut BitWriter, v: f64) {
@@ -139,7 +151,12 @@ pub(crate) struct ValueDecoder {
 
 impl ValueDecoder {
     pub(crate) fn new() -> Self {
-        ValueDecoder { prev: 0, first: true, leading: 0, trailing: 0 }
+        ValueDecoder {
+            prev: 0,
+            first: true,
+            leading: 0,
+            trailing: 0,
+        }
     }
 
     pub(crate) fn get(&mut self, r: &mut BitReader<'_>) -> Option<f64> {
@@ -206,7 +223,11 @@ pub struct XorIter<'a> {
 
 impl<'a> XorIter<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        let count = if bytes.len() >= HEADER { u16::from_be_bytes([bytes[0], bytes[1]]) } else { 0 };
+        let count = if bytes.len() >= HEADER {
+            u16::from_be_bytes([bytes[0], bytes[1]])
+        } else {
+            0
+        };
         let body = bytes.get(HEADER..).unwrap_or(&[]);
         XorIter {
             r: BitReader::new(body),
@@ -219,7 +240,11 @@ impl<'a> XorIter<'a> {
     }
 
     pub fn count(bytes: &[u8]) -> u16 {
-        if bytes.len() >= HEADER { u16::from_be_bytes([bytes[0], bytes[1]]) } else { 0 }
+        if bytes.len() >= HEADER {
+            u16::from_be_bytes([bytes[0], bytes[1]])
+        } else {
+            0
+        }
     }
 
     fn read_dod(&mut self) -> Option<i64> {
@@ -292,8 +317,12 @@ mod tests {
 
     #[test]
     fn regular_counter() {
-        let s: Vec<Sample> =
-            (0..120).map(|i| Sample { t: 1_700_000_000_000 + i * 15_000, v: (i * 7) as f64 }).collect();
+        let s: Vec<Sample> = (0..120)
+            .map(|i| Sample {
+                t: 1_700_000_000_000 + i * 15_000,
+                v: (i * 7) as f64,
+            })
+            .collect();
         round_trip(&s);
     }
 
