@@ -1,0 +1,551 @@
+//! Aggregation operators. Series are assigned to groups once; values are then
+//! accumulated per group and step.
+
+use std::collections::HashMap;
+
+use sightline_model::{Labels, LabelsBuilder};
+
+use super::QueryError;
+use super::evaluator::{Evaluator, R};
+use super::types::*;
+use crate::parser::{AggOp, Expr, Pos};
+
+/// Kahan–Neumaier compensated addition, as Prometheus's `kahanSumInc`.
+#[inline]
+pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Orders NaN first, as Prometheus's `vectorByValueHeap`.
+pub fn cmp_nan_first(a: f64, b: f64) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Equal,
+        (true, false) => Less,
+        (false, true) => Greater,
+        _ => a.partial_cmp(&b).unwrap_or(Equal),
+    }
+}
+
+/// Prometheus's `quantile` over a set of values (φ-quantile with linear interpolation).
+pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| cmp_nan_first(*a, *b));
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+/// Prometheus's `labels.Hash()`: xxHash64 over `name\xffvalue\xff...`.
+pub fn prom_labels_hash(l: &Labels) -> u64 {
+    let mut b = Vec::with_capacity(128);
+    for lab in l.iter() {
+        b.extend_from_slice(lab.name.as_bytes());
+        b.push(0xff);
+        b.extend_from_slice(lab.value.as_bytes());
+        b.push(0xff);
+    }
+    xxhash_rust::xxh64::xxh64(&b, 0)
+}
+
+fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
+    if without {
+        let mut b = l.to_builder();
+        b.del("__name__");
+        for g in grouping {
+            b.del(g);
+        }
+        b.build()
+    } else {
+        let mut b = LabelsBuilder::new();
+        for g in grouping {
+            if let Some(v) = l.get(g) {
+                b.set(g.clone(), v.to_string());
+            }
+        }
+        b.build()
+    }
+}
+
+fn format_count_value(v: f64) -> String {
+    format_value(v)
+}
+
+impl Evaluator<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn eval_aggregate(
+        &mut self,
+        op: AggOp,
+        expr: &Expr,
+        param: Option<&Expr>,
+        grouping: &[String],
+        without: bool,
+        pos: Pos,
+        grid: &Grid,
+    ) -> R<IVal> {
+        let n = grid.n;
+        if op == AggOp::CountValues {
+            let Some(Expr::Str { val: label, .. }) = param.map(|p| p.unparen()) else {
+                return Err(QueryError::exec("count_values needs a string parameter"));
+            };
+            if label.is_empty() {
+                return Err(QueryError::exec(format!("invalid label name {label:?}")));
+            }
+            let input = self.eval_vector(expr, grid)?;
+            let mut grouping: Vec<String> = grouping.to_vec();
+            if !without {
+                grouping.push(label.clone());
+            }
+            let mut out: Vec<VSeries> = Vec::new();
+            let mut index: HashMap<Labels, usize> = HashMap::new();
+            for s in &input {
+                for i in 0..n {
+                    let v = s.vals[i];
+                    if !present(v) {
+                        continue;
+                    }
+                    let mut b = s.labels.to_builder();
+                    b.set(label.clone(), format_count_value(v));
+                    let gl = group_labels(&b.build(), &grouping, without);
+                    let idx = *index.entry(gl.clone()).or_insert_with(|| {
+                        out.push(VSeries {
+                            labels: gl,
+                            drop_name: false,
+                            vals: vec![absent(); n],
+                        });
+                        out.len() - 1
+                    });
+                    let slot = &mut out[idx].vals[i];
+                    *slot = if present(*slot) { *slot + 1.0 } else { 1.0 };
+                }
+            }
+            return Ok(IVal::Vector(out));
+        }
+
+        let params = match param {
+            Some(p) if op != AggOp::CountValues => Some(self.eval_scalar(p, grid)?),
+            _ => None,
+        };
+        let input = self.eval_vector(expr, grid)?;
+
+        // Assign series to groups.
+        let mut group_of = Vec::with_capacity(input.len());
+        let mut groups: Vec<Labels> = Vec::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        for s in &input {
+            let gl = group_labels(&s.labels, grouping, without);
+            let g = *index.entry(gl.clone()).or_insert_with(|| {
+                groups.push(gl);
+                groups.len() - 1
+            });
+            group_of.push(g);
+        }
+        let ng = groups.len();
+
+        match op {
+            AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::LimitRatio => {
+                let params = params.unwrap_or_default();
+                return self.aggregate_k(
+                    op,
+                    input,
+                    &group_of,
+                    ng,
+                    &params,
+                    param.map(|p| p.pos()).unwrap_or(pos),
+                    grid,
+                );
+            }
+            _ => {}
+        }
+
+        if op == AggOp::Quantile {
+            let qs = params.clone().unwrap_or_default();
+            let ppos = param.map(|p| p.pos()).unwrap_or(pos);
+            if qs.iter().any(|q| q.is_nan()) {
+                self.warn("quantile value should be between 0 and 1, got NaN", ppos);
+            }
+            let max = qs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let min = qs.iter().copied().fold(f64::INFINITY, f64::min);
+            if max > 1.0 {
+                self.warn(
+                    &format!("quantile value should be between 0 and 1, got {max}"),
+                    ppos,
+                );
+            }
+            if min < 0.0 {
+                self.warn(
+                    &format!("quantile value should be between 0 and 1, got {min}"),
+                    ppos,
+                );
+            }
+        }
+
+        let mut out: Vec<VSeries> = groups
+            .into_iter()
+            .map(|labels| VSeries {
+                labels,
+                drop_name: false,
+                vals: vec![absent(); n],
+            })
+            .collect();
+        match op {
+            AggOp::Sum => {
+                let mut c = vec![0.0f64; ng * n];
+                for (si, s) in input.iter().enumerate() {
+                    let g = group_of[si];
+                    out[g].drop_name |= s.drop_name;
+                    let acc = &mut out[g].vals;
+                    for i in 0..n {
+                        let v = s.vals[i];
+                        if !present(v) {
+                            continue;
+                        }
+                        if present(acc[i]) {
+                            let (t, nc) = kahan_inc(v, acc[i], c[g * n + i]);
+                            acc[i] = t;
+                            c[g * n + i] = nc;
+                        } else {
+                            acc[i] = v;
+                        }
+                    }
+                }
+                for (g, s) in out.iter_mut().enumerate() {
+                    for i in 0..n {
+                        if present(s.vals[i]) {
+                            s.vals[i] += c[g * n + i];
+                        }
+                    }
+                }
+            }
+            AggOp::Avg => {
+                // sum, compensation, count, incremental mean, incremental-mode flag
+                let mut sum = vec![0.0f64; ng * n];
+                let mut comp = vec![0.0f64; ng * n];
+                let mut cnt = vec![0.0f64; ng * n];
+                let mut mean = vec![0.0f64; ng * n];
+                let mut incr = vec![false; ng * n];
+                for (si, s) in input.iter().enumerate() {
+                    let g = group_of[si];
+                    out[g].drop_name |= s.drop_name;
+                    for i in 0..n {
+                        let f = s.vals[i];
+                        if !present(f) {
+                            continue;
+                        }
+                        let k = g * n + i;
+                        if cnt[k] == 0.0 {
+                            cnt[k] = 1.0;
+                            sum[k] = f;
+                            mean[k] = f;
+                            comp[k] = 0.0;
+                            continue;
+                        }
+                        cnt[k] += 1.0;
+                        if !incr[k] {
+                            let (nv, nc) = kahan_inc(f, sum[k], comp[k]);
+                            if !nv.is_infinite() {
+                                sum[k] = nv;
+                                comp[k] = nc;
+                                continue;
+                            }
+                            incr[k] = true;
+                            mean[k] = sum[k] / (cnt[k] - 1.0);
+                            comp[k] /= cnt[k] - 1.0;
+                        }
+                        let q = (cnt[k] - 1.0) / cnt[k];
+                        let (m, c) = kahan_inc(f / cnt[k], q * mean[k], q * comp[k]);
+                        mean[k] = m;
+                        comp[k] = c;
+                    }
+                }
+                for (g, s) in out.iter_mut().enumerate() {
+                    for i in 0..n {
+                        let k = g * n + i;
+                        if cnt[k] == 0.0 {
+                            continue;
+                        }
+                        s.vals[i] = if incr[k] {
+                            mean[k] + comp[k]
+                        } else {
+                            sum[k] / cnt[k] + comp[k] / cnt[k]
+                        };
+                    }
+                }
+            }
+            AggOp::Count | AggOp::Group => {
+                for (si, s) in input.iter().enumerate() {
+                    let g = group_of[si];
+                    out[g].drop_name |= s.drop_name;
+                    let acc = &mut out[g].vals;
+                    for i in 0..n {
+                        if present(s.vals[i]) {
+                            acc[i] = if op == AggOp::Group {
+                                1.0
+                            } else if present(acc[i]) {
+                                acc[i] + 1.0
+                            } else {
+                                1.0
+                            };
+                        }
+                    }
+                }
+            }
+            AggOp::Min | AggOp::Max => {
+                for (si, s) in input.iter().enumerate() {
+                    let g = group_of[si];
+                    out[g].drop_name |= s.drop_name;
+                    let acc = &mut out[g].vals;
+                    for i in 0..n {
+                        let f = s.vals[i];
+                        if !present(f) {
+                            continue;
+                        }
+                        let cur = acc[i];
+                        if !present(cur)
+                            || cur.is_nan()
+                            || (op == AggOp::Max && cur < f)
+                            || (op == AggOp::Min && cur > f)
+                        {
+                            acc[i] = f;
+                        }
+                    }
+                }
+            }
+            AggOp::Stddev | AggOp::Stdvar => {
+                let mut cnt = vec![0.0f64; ng * n];
+                let mut mean = vec![0.0f64; ng * n];
+                let mut val = vec![0.0f64; ng * n];
+                for (si, s) in input.iter().enumerate() {
+                    let g = group_of[si];
+                    out[g].drop_name |= s.drop_name;
+                    for i in 0..n {
+                        let f = s.vals[i];
+                        if !present(f) {
+                            continue;
+                        }
+                        let k = g * n + i;
+                        if cnt[k] == 0.0 {
+                            cnt[k] = 1.0;
+                            mean[k] = f;
+                            val[k] = if f.is_nan() || f.is_infinite() {
+                                f64::NAN
+                            } else {
+                                0.0
+                            };
+                            continue;
+                        }
+                        cnt[k] += 1.0;
+                        let delta = f - mean[k];
+                        mean[k] += delta / cnt[k];
+                        val[k] += delta * (f - mean[k]);
+                    }
+                }
+                for (g, s) in out.iter_mut().enumerate() {
+                    for i in 0..n {
+                        let k = g * n + i;
+                        if cnt[k] == 0.0 {
+                            continue;
+                        }
+                        let var = val[k] / cnt[k];
+                        s.vals[i] = if op == AggOp::Stddev { var.sqrt() } else { var };
+                    }
+                }
+            }
+            AggOp::Quantile => {
+                let qs = params.unwrap_or_default();
+                let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); ng];
+                for i in 0..n {
+                    for b in &mut buckets {
+                        b.clear();
+                    }
+                    for (si, s) in input.iter().enumerate() {
+                        if present(s.vals[i]) {
+                            buckets[group_of[si]].push(s.vals[i]);
+                        }
+                    }
+                    for (g, b) in buckets.iter_mut().enumerate() {
+                        if !b.is_empty() {
+                            out[g].vals[i] = quantile(qs[i], b);
+                        }
+                    }
+                }
+                for (si, s) in input.iter().enumerate() {
+                    out[group_of[si]].drop_name |= s.drop_name;
+                }
+            }
+            _ => unreachable!(),
+        }
+        out.retain(|s| !s.is_empty());
+        Ok(IVal::Vector(out))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn aggregate_k(
+        &mut self,
+        op: AggOp,
+        input: Vec<VSeries>,
+        group_of: &[usize],
+        ng: usize,
+        params: &[f64],
+        ppos: Pos,
+        grid: &Grid,
+    ) -> R<IVal> {
+        let n = grid.n;
+        let max = params.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let min = params.iter().copied().fold(f64::INFINITY, f64::min);
+        let any_nan = params.iter().any(|p| p.is_nan());
+        if op == AggOp::LimitRatio {
+            if max == 0.0 && min == 0.0 {
+                return Ok(IVal::Vector(Vec::new()));
+            }
+            if any_nan {
+                return Err(QueryError::exec("Ratio value is NaN"));
+            }
+            if max > 1.0 {
+                self.warn(
+                    &format!("ratio value should be between -1 and 1, got {max}, capping to 1"),
+                    ppos,
+                );
+            }
+            if min < -1.0 {
+                self.warn(
+                    &format!("ratio value should be between -1 and 1, got {min}, capping to -1"),
+                    ppos,
+                );
+            }
+        } else {
+            if !(max >= 1.0) && !any_nan {
+                return Ok(IVal::Vector(Vec::new()));
+            }
+            if any_nan {
+                return Err(QueryError::exec("Parameter value is NaN"));
+            }
+            if min <= i64::MIN as f64 {
+                return Err(QueryError::exec(format!(
+                    "Scalar value {min} underflows int64"
+                )));
+            }
+            if max >= i64::MAX as f64 {
+                return Err(QueryError::exec(format!(
+                    "Scalar value {max} overflows int64"
+                )));
+            }
+        }
+        let total = input.len() as i64;
+        let mut keep: Vec<Vec<bool>> = vec![vec![false; n]; input.len()];
+        // Instant queries keep the selection order (topk descending, bottomk ascending).
+        let mut order: Vec<usize> = Vec::new();
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); ng];
+        for (si, g) in group_of.iter().enumerate() {
+            members[*g].push(si);
+        }
+        let ratio_offsets: Vec<f64> = if op == AggOp::LimitRatio {
+            input
+                .iter()
+                .map(|s| prom_labels_hash(&s.labels) as f64 / u64::MAX as f64)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for i in 0..n {
+            let p = params[i];
+            for g in 0..ng {
+                let cand: Vec<usize> = members[g]
+                    .iter()
+                    .copied()
+                    .filter(|&si| present(input[si].vals[i]))
+                    .collect();
+                if cand.is_empty() {
+                    continue;
+                }
+                let chosen: Vec<usize> = match op {
+                    AggOp::LimitRatio => {
+                        let r = p.clamp(-1.0, 1.0);
+                        cand.into_iter()
+                            .filter(|&si| {
+                                let off = ratio_offsets[si];
+                                if r >= 0.0 { off < r } else { off >= 1.0 + r }
+                            })
+                            .collect()
+                    }
+                    _ => {
+                        let k = (p as i64).min(total);
+                        if k < 1 {
+                            continue;
+                        }
+                        let k = k as usize;
+                        let mut c = cand;
+                        match op {
+                            AggOp::Topk => {
+                                // Descending, NaN last; stable so earlier series win ties.
+                                c.sort_by(|a, b| {
+                                    cmp_nan_first(input[*b].vals[i], input[*a].vals[i])
+                                });
+                            }
+                            AggOp::Bottomk => {
+                                c.sort_by(|a, b| {
+                                    let (x, y) = (input[*a].vals[i], input[*b].vals[i]);
+                                    match (x.is_nan(), y.is_nan()) {
+                                        (true, true) => std::cmp::Ordering::Equal,
+                                        (true, false) => std::cmp::Ordering::Greater,
+                                        (false, true) => std::cmp::Ordering::Less,
+                                        _ => x.partial_cmp(&y).unwrap(),
+                                    }
+                                });
+                            }
+                            _ => {}
+                        }
+                        c.truncate(k);
+                        c
+                    }
+                };
+                for si in chosen {
+                    keep[si][i] = true;
+                    if n == 1 {
+                        order.push(si);
+                    }
+                }
+            }
+        }
+        let mut input: Vec<Option<VSeries>> = input.into_iter().map(Some).collect();
+        let mut out = Vec::new();
+        let idx: Vec<usize> = if n == 1 {
+            order
+        } else {
+            (0..input.len()).collect()
+        };
+        for si in idx {
+            let Some(mut s) = input[si].take() else {
+                continue;
+            };
+            for (v, k) in s.vals.iter_mut().zip(&keep[si]) {
+                if !k {
+                    *v = absent();
+                }
+            }
+            if !s.is_empty() {
+                out.push(s);
+            }
+        }
+        Ok(IVal::Vector(out))
+    }
+}

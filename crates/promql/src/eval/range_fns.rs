@@ -1,0 +1,559 @@
+//! Functions over range vectors (`rate`, `*_over_time`, `deriv`, ...). Each
+//! series' samples are fetched once; a window slides over them per step.
+
+use sightline_model::{Labels, Sample};
+
+use super::QueryError;
+use super::aggregate::{kahan_inc, quantile};
+use super::evaluator::{Evaluator, R};
+use super::types::*;
+use crate::parser::Expr;
+
+/// What a range function needs to know about its window.
+pub struct Win<'a> {
+    pub s: &'a [Sample],
+    /// Window end (evaluation time minus offset) and start (end minus range).
+    pub end: i64,
+    pub start: i64,
+    pub range: i64,
+    pub anchored: bool,
+    pub smoothed: bool,
+    /// Step time (for predict_linear).
+    pub t: i64,
+}
+
+fn extrapolated_rate(w: &Win, is_counter: bool, is_rate: bool) -> Option<f64> {
+    if w.anchored || w.smoothed {
+        return extended_rate(w, is_counter, is_rate);
+    }
+    let s = w.s;
+    if s.len() < 2 {
+        return None;
+    }
+    let first = s[0];
+    let last = s[s.len() - 1];
+    let mut result = last.v - first.v;
+    if is_counter {
+        for p in s.windows(2) {
+            if p[1].v < p[0].v {
+                result += p[0].v;
+            }
+        }
+    }
+    let mut to_start = (first.t - w.start) as f64 / 1000.0;
+    let mut to_end = (w.end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (s.len() - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if is_counter && result > 0.0 && first.v >= 0.0 {
+        let to_zero = sampled * (first.v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= w.range as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+fn interpolate(p1: Sample, p2: Sample, t: i64, is_counter: bool) -> f64 {
+    let mut y1 = p1.v;
+    let y2 = p2.v;
+    if is_counter && y2 < y1 {
+        y1 = 0.0;
+    }
+    y1 + (y2 - y1) * (t - p1.t) as f64 / (p2.t - p1.t) as f64
+}
+
+/// `anchored`/`smoothed` rate, increase and delta: the window's boundary
+/// values are the last sample before it (anchored) or interpolated (smoothed).
+fn extended_rate(w: &Win, is_counter: bool, is_rate: bool) -> Option<f64> {
+    let f = w.s;
+    if f.is_empty() {
+        return None;
+    }
+    let mut last = f.len() - 1;
+    let first = (f[..last].partition_point(|p| p.t <= w.start)).saturating_sub(1);
+    if w.smoothed {
+        last = f[..last].partition_point(|p| p.t < w.end);
+    }
+    if f[last].t <= w.start {
+        return None;
+    }
+    let left = if w.smoothed && f[first].t < w.start && first + 1 < f.len() {
+        interpolate(f[first], f[first + 1], w.start, is_counter)
+    } else {
+        f[first].v
+    };
+    let right = if w.smoothed && last > 0 && f[last].t > w.end {
+        interpolate(f[last - 1], f[last], w.end, is_counter)
+    } else {
+        f[last].v
+    };
+    let mut result = right - left;
+    if is_counter {
+        let mut a = first;
+        let mut b = last as isize;
+        if f[a].t <= w.start {
+            a += 1;
+        }
+        if f[last].t >= w.end {
+            b -= 1;
+        }
+        let mut correction = 0.0;
+        let mut prev = left;
+        if (a as isize) <= b {
+            for p in &f[a..=b as usize] {
+                if p.v < prev {
+                    correction += prev;
+                }
+                prev = p.v;
+            }
+        }
+        if right < prev {
+            correction += prev;
+        }
+        result += correction;
+    }
+    if is_rate {
+        result /= w.range as f64 / 1000.0;
+    }
+    Some(result)
+}
+
+fn instant_value(w: &Win, is_rate: bool) -> Option<f64> {
+    let s = w.s;
+    if s.len() < 2 {
+        return None;
+    }
+    let (a, b) = (s[s.len() - 2], s[s.len() - 1]);
+    let dt = b.t - a.t;
+    if dt == 0 {
+        return None;
+    }
+    let mut r = b.v;
+    // A counter reset leaves the last value as the increase.
+    if !is_rate || b.v >= a.v || b.v.is_nan() || a.v.is_nan() {
+        r = b.v - a.v;
+    }
+    if is_rate {
+        r /= dt as f64 / 1000.0;
+    }
+    Some(r)
+}
+
+/// Least-squares fit with Kahan sums; slope and intercept at `t0`.
+fn linear_regression(s: &[Sample], t0: i64) -> (f64, f64) {
+    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let init = s[0].v;
+    let mut const_y = true;
+    for (i, p) in s.iter().enumerate() {
+        if const_y && i > 0 && p.v != init {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (p.t - t0) as f64 / 1e3;
+        (sx, cx) = kahan_inc(x, sx, cx);
+        (sy, cy) = kahan_inc(p.v, sy, cy);
+        (sxy, cxy) = kahan_inc(x * p.v, sxy, cxy);
+        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
+    }
+    if const_y {
+        if init.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init);
+    }
+    sx += cx;
+    sy += cy;
+    sxy += cxy;
+    sx2 += cx2;
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    let intercept = sy / n - slope * sx / n;
+    (slope, intercept)
+}
+
+fn avg_over_time(s: &[Sample]) -> f64 {
+    let (mut sum, mut count) = (s[0].v, 1.0);
+    let (mut mean, mut c) = (0.0, 0.0);
+    let mut incremental = false;
+    for (i, p) in s[1..].iter().enumerate() {
+        count = (i + 2) as f64;
+        if !incremental {
+            let (ns, nc) = kahan_inc(p.v, sum, c);
+            if !ns.is_infinite() {
+                sum = ns;
+                c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            c /= count - 1.0;
+        }
+        let q = (count - 1.0) / count;
+        (mean, c) = kahan_inc(p.v / count, q * mean, q * c);
+    }
+    if incremental {
+        mean + c
+    } else {
+        sum / count + c / count
+    }
+}
+
+fn variance(s: &[Sample]) -> f64 {
+    let (mut count, mut mean, mut cmean, mut aux, mut caux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for p in s {
+        count += 1.0;
+        let delta = p.v - (mean + cmean);
+        (mean, cmean) = kahan_inc(delta / count, mean, cmean);
+        (aux, caux) = kahan_inc(delta * (p.v - (mean + cmean)), aux, caux);
+    }
+    (aux + caux) / count
+}
+
+fn first_index_anchored(w: &Win) -> Option<usize> {
+    if !w.anchored {
+        return Some(0);
+    }
+    let f = w.s;
+    if f.is_empty() || f[f.len() - 1].t <= w.start {
+        return None;
+    }
+    Some(
+        f[..f.len() - 1]
+            .partition_point(|p| p.t <= w.start)
+            .saturating_sub(1),
+    )
+}
+
+fn double_exp_smoothing(s: &[Sample], sf: f64, tf: f64) -> Option<f64> {
+    if s.len() < 2 {
+        return None;
+    }
+    let mut s0 = 0.0;
+    let mut s1 = s[0].v;
+    let mut b = s[1].v - s[0].v;
+    for i in 1..s.len() {
+        let x = sf * s[i].v;
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        s0 = s1;
+        s1 = x + y;
+    }
+    Some(s1)
+}
+
+/// Evaluates one range function over a window; `args` are the scalar
+/// arguments at this step (in call order, without the range vector).
+fn call(name: &str, w: &Win, args: &[f64]) -> R<Option<f64>> {
+    let s = w.s;
+    Ok(match name {
+        "rate" => extrapolated_rate(w, true, true),
+        "increase" => extrapolated_rate(w, true, false),
+        "delta" => extrapolated_rate(w, false, false),
+        "irate" => instant_value(w, true),
+        "idelta" => instant_value(w, false),
+        "changes" | "resets" => {
+            let Some(first) = first_index_anchored(w) else {
+                return Ok(None);
+            };
+            if s.is_empty() {
+                return Ok(None);
+            }
+            let mut n = 0.0;
+            for p in s[first..].windows(2) {
+                let changed = if name == "changes" {
+                    p[1].v != p[0].v && !(p[1].v.is_nan() && p[0].v.is_nan())
+                } else {
+                    p[1].v < p[0].v
+                };
+                if changed {
+                    n += 1.0;
+                }
+            }
+            Some(n)
+        }
+        "deriv" => {
+            if s.len() < 2 {
+                return Ok(None);
+            }
+            Some(linear_regression(s, s[0].t).0)
+        }
+        "predict_linear" => {
+            if s.len() < 2 {
+                return Ok(None);
+            }
+            let (slope, intercept) = linear_regression(s, w.t);
+            Some(slope * args[0] + intercept)
+        }
+        "avg_over_time" => Some(avg_over_time(s)),
+        "sum_over_time" => {
+            let (mut sum, mut c) = (0.0, 0.0);
+            for p in s {
+                (sum, c) = kahan_inc(p.v, sum, c);
+            }
+            Some(if sum.is_infinite() { sum } else { sum + c })
+        }
+        "count_over_time" => Some(s.len() as f64),
+        "present_over_time" => Some(1.0),
+        "last_over_time" => s.last().map(|p| p.v),
+        "first_over_time" => s.first().map(|p| p.v),
+        "ts_of_last_over_time" => s.last().map(|p| p.t as f64 / 1000.0),
+        "ts_of_first_over_time" => s.first().map(|p| p.t as f64 / 1000.0),
+        "max_over_time" | "min_over_time" | "ts_of_max_over_time" | "ts_of_min_over_time" => {
+            let is_max = name.contains("max");
+            let ts_variant = name.starts_with("ts_of");
+            let mut best = s[0].v;
+            let mut best_t = s[0].t;
+            for p in s {
+                let better = if ts_variant {
+                    if is_max {
+                        p.v >= best || best.is_nan()
+                    } else {
+                        p.v <= best || best.is_nan()
+                    }
+                } else if is_max {
+                    p.v > best || best.is_nan()
+                } else {
+                    p.v < best || best.is_nan()
+                };
+                if better {
+                    best = p.v;
+                    best_t = p.t;
+                }
+            }
+            Some(if ts_variant {
+                best_t as f64 / 1000.0
+            } else {
+                best
+            })
+        }
+        "stddev_over_time" => Some(variance(s).sqrt()),
+        "stdvar_over_time" => Some(variance(s)),
+        "quantile_over_time" => {
+            let mut v: Vec<f64> = s.iter().map(|p| p.v).collect();
+            Some(quantile(args[0], &mut v))
+        }
+        "mad_over_time" => {
+            let mut v: Vec<f64> = s.iter().map(|p| p.v).collect();
+            let median = quantile(0.5, &mut v);
+            let mut d: Vec<f64> = s.iter().map(|p| (p.v - median).abs()).collect();
+            Some(quantile(0.5, &mut d))
+        }
+        "double_exponential_smoothing" => {
+            let (sf, tf) = (args[0], args[1]);
+            if sf <= 0.0 || sf >= 1.0 || sf.is_nan() {
+                return Err(QueryError::exec(format!(
+                    "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                )));
+            }
+            if tf <= 0.0 || tf >= 1.0 || tf.is_nan() {
+                return Err(QueryError::exec(format!(
+                    "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                )));
+            }
+            double_exp_smoothing(s, sf, tf)
+        }
+        "integral" => {
+            if s.len() < 2 {
+                return Ok(None);
+            }
+            let mut area = 0.0;
+            for p in s.windows(2) {
+                area += (p[0].v + p[1].v) / 2.0 * (p[1].t - p[0].t) as f64 / 1000.0;
+            }
+            Some(area)
+        }
+        _ => {
+            return Err(QueryError::exec(format!(
+                "function {name:?} is not implemented"
+            )));
+        }
+    })
+}
+
+const ANCHORED_SAFE: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
+const SMOOTHED_SAFE: &[&str] = &["delta", "increase", "rate"];
+
+impl Evaluator<'_> {
+    /// Evaluates `name(args...)` where `args[m]` is the range vector.
+    pub fn eval_range_fn(&mut self, name: &str, args: &[Expr], m: usize, grid: &Grid) -> R<IVal> {
+        let n = grid.n;
+        let mut scalars: Vec<Vec<f64>> = Vec::new();
+        for (i, a) in args.iter().enumerate() {
+            if i != m {
+                scalars.push(self.eval_scalar(a, grid)?);
+            }
+        }
+        let arg = self.range_arg(&args[m], grid)?;
+        if arg.anchored && !ANCHORED_SAFE.contains(&name) {
+            return Err(QueryError::exec(format!(
+                "anchored modifier can only be used with: {} - not with {name}",
+                ANCHORED_SAFE.join(", ")
+            )));
+        }
+        if arg.smoothed && !SMOOTHED_SAFE.contains(&name) {
+            return Err(QueryError::exec(format!(
+                "smoothed modifier can only be used with: {} - not with {name}",
+                SMOOTHED_SAFE.join(", ")
+            )));
+        }
+        if name == "quantile_over_time" {
+            let ppos = args[0].pos();
+            for q in scalars[0].clone() {
+                if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                    self.warn(
+                        &format!(
+                            "quantile value should be between 0 and 1, got {}",
+                            crate::parser::format_float(q)
+                        ),
+                        ppos,
+                    );
+                    break;
+                }
+            }
+        }
+        let lookback = self.opts.lookback_delta_ms;
+        let keep_name = name == "last_over_time" || name == "first_over_time";
+        let mut out: Vec<VSeries> = Vec::with_capacity(arg.series.len());
+        let mut absent_seen = vec![false; n];
+        let mut step_args = vec![0.0; scalars.len()];
+        let mut total = 0;
+        let mut non_counter: Vec<String> = Vec::new();
+        for (labels, samples) in &arg.series {
+            self.check_deadline()?;
+            let mut vals = vec![absent(); n];
+            let (mut lo, mut hi) = (0usize, 0usize);
+            let mut prev_eff = i64::MIN;
+            let mut prev_val = None;
+            for i in 0..n {
+                let t = grid.t(i);
+                let end = arg.eff(t);
+                if end == prev_eff && scalars.is_empty() && name != "predict_linear" {
+                    if let Some(v) = prev_val {
+                        vals[i] = v;
+                    }
+                    continue;
+                }
+                if end < prev_eff {
+                    lo = 0;
+                    hi = 0;
+                }
+                prev_eff = end;
+                let start = end - arg.range;
+                let wlo = if arg.anchored || arg.smoothed {
+                    start - lookback
+                } else {
+                    start
+                };
+                let whi = if arg.smoothed { end + lookback } else { end };
+                while hi < samples.len() && samples[hi].t <= whi {
+                    hi += 1;
+                }
+                while lo < hi && samples[lo].t <= wlo {
+                    lo += 1;
+                }
+                prev_val = None;
+                if lo == hi {
+                    continue;
+                }
+                absent_seen[i] = true;
+                for (k, s) in scalars.iter().enumerate() {
+                    step_args[k] = s[i];
+                }
+                let w = Win {
+                    s: &samples[lo..hi],
+                    end,
+                    start,
+                    range: arg.range,
+                    anchored: arg.anchored,
+                    smoothed: arg.smoothed,
+                    t,
+                };
+                let v = call(name, &w, &step_args)?;
+                prev_val = v;
+                if let Some(v) = v {
+                    vals[i] = v;
+                }
+            }
+            let s = VSeries {
+                labels: labels.clone(),
+                drop_name: !keep_name,
+                vals,
+            };
+            let c = s.count();
+            if c > 0 {
+                total += c;
+                if name == "rate" || name == "increase" {
+                    if let Some(mn) = labels.get("__name__") {
+                        if !["_total", "_sum", "_count", "_bucket"]
+                            .iter()
+                            .any(|suf| mn.ends_with(suf))
+                        {
+                            non_counter.push(mn.to_string());
+                        }
+                    }
+                }
+                out.push(s);
+            }
+        }
+        for mn in non_counter {
+            self.info(
+                &format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?}"),
+                args[m].pos(),
+            );
+        }
+        self.account(total)?;
+        if name == "absent_over_time" {
+            let vals: Vec<f64> = absent_seen
+                .iter()
+                .map(|s| if *s { absent() } else { 1.0 })
+                .collect();
+            let labels = absent_labels(&args[m]);
+            let s = VSeries {
+                labels,
+                drop_name: false,
+                vals,
+            };
+            return Ok(IVal::Vector(if s.is_empty() { vec![] } else { vec![s] }));
+        }
+        Ok(IVal::Vector(out))
+    }
+}
+
+/// Labels `absent()` reports: the equality matchers of the selector (a label
+/// matched twice is left out).
+pub fn absent_labels(e: &Expr) -> Labels {
+    let ms = match e.unparen() {
+        Expr::Vector(vs) => &vs.matchers,
+        Expr::Matrix { vs, .. } => &vs.matchers,
+        _ => return Labels::empty(),
+    };
+    let mut b = sightline_model::LabelsBuilder::new();
+    let mut seen = std::collections::HashSet::new();
+    for m in ms {
+        if m.name == "__name__" {
+            continue;
+        }
+        if m.op == sightline_model::MatchOp::Equal && !seen.contains(&m.name) {
+            b.set(m.name.clone(), m.value.clone());
+            seen.insert(m.name.clone());
+        } else {
+            b.del(&m.name);
+        }
+    }
+    b.build()
+}
