@@ -155,12 +155,12 @@ impl Appender for DbAppender<'_> {
         // Series collected by the head since `append` resolved them are re-created.
         for (s, _, _) in self.samples.iter_mut() {
             if s.deleted.load(Ordering::Relaxed) {
-                *s = db.head.get_or_create(&s.labels).0;
+                *s = db.head.get_or_create(&s.labels.to_labels()).0;
             }
         }
         for (s, _) in self.exemplars.iter_mut() {
             if s.deleted.load(Ordering::Relaxed) {
-                *s = db.head.get_or_create(&s.labels).0;
+                *s = db.head.get_or_create(&s.labels.to_labels()).0;
             }
         }
         let mut body = Vec::new();
@@ -211,7 +211,7 @@ impl Appender for DbAppender<'_> {
             if !new_series.is_empty() {
                 let mut head = Vec::new();
                 frame_with(&mut head, |b| {
-                    record::encode_series(b, new_series.iter().map(|s| (s.r, &s.labels)))
+                    record::encode_series(b, new_series.iter().map(|s| (s.r, s.labels.pairs())))
                 });
                 head.extend_from_slice(&body);
                 body = head;

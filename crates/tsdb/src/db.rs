@@ -226,7 +226,7 @@ impl Db {
             let samples = s.samples(mint, maxt - 1);
             let exemplars = s.state.lock().exemplars.clone();
             BlockSeries {
-                labels: s.labels.clone(),
+                labels: s.labels.to_labels(),
                 samples,
                 exemplars,
             }
@@ -269,7 +269,7 @@ impl Db {
         let series = self.head.all_series();
         for batch in series.chunks(10_000) {
             frame_with(&mut buf, |b| {
-                record::encode_series(b, batch.iter().map(|s| (s.r, &s.labels)))
+                record::encode_series(b, batch.iter().map(|s| (s.r, s.labels.pairs())))
             });
         }
         let md: Vec<_> = self
@@ -588,7 +588,7 @@ fn apply_record(
     match rec {
         Record::Series(list) => {
             for (r, labels) in list {
-                let s = head.create_with_ref(r, labels);
+                let s = head.create_with_ref(r, &labels);
                 s.logged.store(true, Ordering::Relaxed);
             }
         }

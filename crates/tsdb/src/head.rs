@@ -9,6 +9,7 @@ use parking_lot::{Mutex, RwLock};
 use sightline_model::{Exemplar, Labels, Matcher, MetricMetadata, Sample};
 
 use crate::chunk::{XorAppender, XorIter};
+use crate::interned::{Interner, SeriesLabels, Sym};
 use crate::postings::{self, PostingsSource, insert_sorted};
 use crate::storage::{RejectReason, SeriesRef};
 
@@ -35,7 +36,7 @@ pub struct SeriesState {
 
 pub struct MemSeries {
     pub r: SeriesRef,
-    pub labels: Labels,
+    pub labels: SeriesLabels,
     pub hash: u64,
     pub state: Mutex<SeriesState>,
     /// Newest in-order timestamp (i64::MIN when empty); read without the lock
@@ -178,11 +179,7 @@ impl MemSeries {
     pub fn heap_bytes(&self) -> usize {
         let st = self.state.lock();
         let mut n = std::mem::size_of::<MemSeries>();
-        n += self
-            .labels
-            .iter()
-            .map(|l| 48 + l.name.len() + l.value.len())
-            .sum::<usize>();
+        n += self.labels.heap_bytes();
         n += st.closed.iter().map(|c| c.bytes.len() + 40).sum::<usize>();
         n += st.open.as_ref().map_or(0, |(_, a)| a.heap_size());
         n
@@ -191,7 +188,7 @@ impl MemSeries {
 
 #[derive(Default)]
 struct HeadPostings {
-    by_label: HashMap<String, HashMap<String, Vec<u64>>>,
+    by_label: HashMap<Sym, HashMap<Sym, Vec<u64>>>,
     all: Vec<u64>,
 }
 
@@ -213,8 +210,23 @@ impl PostingsSource for HeadPostings {
     }
 }
 
-/// Series by label hash (a list, for hash collisions).
-type HashShard = HashMap<u64, Vec<Arc<MemSeries>>>;
+/// Series by label hash. Collisions are rare, so the common case holds one
+/// series without a vector allocation.
+enum Bucket {
+    One(Arc<MemSeries>),
+    Many(Vec<Arc<MemSeries>>),
+}
+
+impl Bucket {
+    fn iter(&self) -> std::slice::Iter<'_, Arc<MemSeries>> {
+        match self {
+            Bucket::One(s) => std::slice::from_ref(s).iter(),
+            Bucket::Many(v) => v.iter(),
+        }
+    }
+}
+
+type HashShard = HashMap<u64, Bucket>;
 /// Series by ref.
 type RefShard = HashMap<SeriesRef, Arc<MemSeries>>;
 
@@ -222,6 +234,7 @@ pub struct Head {
     by_hash: Box<[RwLock<HashShard>]>,
     by_ref: Box<[RwLock<RefShard>]>,
     postings: RwLock<HeadPostings>,
+    interner: Interner,
     next_ref: AtomicU64,
     num_series: AtomicU64,
     pub min_t: AtomicI64,
@@ -243,6 +256,7 @@ impl Head {
             by_hash: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             by_ref: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             postings: RwLock::new(HeadPostings::default()),
+            interner: Interner::default(),
             next_ref: AtomicU64::new(1),
             num_series: AtomicU64::new(0),
             min_t: AtomicI64::new(i64::MAX),
@@ -272,7 +286,7 @@ impl Head {
         shard
             .get(&hash)?
             .iter()
-            .find(|s| &s.labels == labels)
+            .find(|s| s.labels.eq_labels(labels))
             .cloned()
     }
 
@@ -283,47 +297,56 @@ impl Head {
             return (s, false);
         }
         let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
-        self.insert(r, labels.clone(), hash)
+        self.insert(r, labels, hash)
     }
 
     /// Creates a series with a known ref (WAL replay). Idempotent per labels.
-    pub fn create_with_ref(&self, r: SeriesRef, labels: Labels) -> Arc<MemSeries> {
+    pub fn create_with_ref(&self, r: SeriesRef, labels: &Labels) -> Arc<MemSeries> {
         let hash = labels.stable_hash();
         self.next_ref.fetch_max(r + 1, Ordering::Relaxed);
         let (s, _) = self.insert(r, labels, hash);
         s
     }
 
-    fn insert(&self, r: SeriesRef, labels: Labels, hash: u64) -> (Arc<MemSeries>, bool) {
+    fn insert(&self, r: SeriesRef, labels: &Labels, hash: u64) -> (Arc<MemSeries>, bool) {
         let mut shard = self.by_hash[Self::shard(hash)].write();
-        let list = shard.entry(hash).or_default();
-        if let Some(s) = list.iter().find(|s| s.labels == labels) {
+        if let Some(s) = shard
+            .get(&hash)
+            .and_then(|b| b.iter().find(|s| s.labels.eq_labels(labels)))
+        {
             return (s.clone(), false);
         }
         let s = Arc::new(MemSeries {
             r,
-            labels,
+            labels: SeriesLabels::new(labels, &self.interner),
             hash,
             state: Mutex::new(SeriesState::default()),
             max_t: AtomicI64::new(i64::MIN),
             logged: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
         });
-        list.push(s.clone());
+        match shard.remove(&hash) {
+            None => shard.insert(hash, Bucket::One(s.clone())),
+            Some(Bucket::One(o)) => shard.insert(hash, Bucket::Many(vec![o, s.clone()])),
+            Some(Bucket::Many(mut v)) => {
+                v.push(s.clone());
+                shard.insert(hash, Bucket::Many(v))
+            }
+        };
         self.by_ref[(r % SHARDS as u64) as usize]
             .write()
             .insert(r, s.clone());
         {
             let mut p = self.postings.write();
-            for l in &s.labels {
-                let vals = match p.by_label.get_mut(l.name.as_str()) {
+            for (name, value) in s.labels.syms() {
+                let vals = match p.by_label.get_mut(&**name) {
                     Some(v) => v,
-                    None => p.by_label.entry(l.name.clone()).or_default(),
+                    None => p.by_label.entry(name.clone()).or_default(),
                 };
-                match vals.get_mut(l.value.as_str()) {
+                match vals.get_mut(&**value) {
                     Some(list) => insert_sorted(list, r),
                     None => {
-                        vals.insert(l.value.clone(), vec![r]);
+                        vals.insert(value.clone(), vec![r]);
                     }
                 }
             }
@@ -373,12 +396,17 @@ impl Head {
         let p = self.postings.read();
         p.by_label
             .get(name)
-            .map(|m| m.keys().cloned().collect())
+            .map(|m| m.keys().map(|k| k.to_string()).collect())
             .unwrap_or_default()
     }
 
     pub fn label_names(&self) -> Vec<String> {
-        self.postings.read().by_label.keys().cloned().collect()
+        self.postings
+            .read()
+            .by_label
+            .keys()
+            .map(|k| k.to_string())
+            .collect()
     }
 
     /// Drops data older than `t` and forgets series left empty. The caller
@@ -410,11 +438,17 @@ impl Head {
         for s in &removed {
             s.deleted.store(true, Ordering::Relaxed);
             let mut shard = self.by_hash[Self::shard(s.hash)].write();
-            if let Some(list) = shard.get_mut(&s.hash) {
-                list.retain(|x| x.r != s.r);
-                if list.is_empty() {
-                    shard.remove(&s.hash);
+            match shard.remove(&s.hash) {
+                Some(Bucket::One(o)) if o.r != s.r => {
+                    shard.insert(s.hash, Bucket::One(o));
                 }
+                Some(Bucket::Many(mut v)) => {
+                    v.retain(|x| x.r != s.r);
+                    if !v.is_empty() {
+                        shard.insert(s.hash, Bucket::Many(v));
+                    }
+                }
+                _ => {}
             }
             self.by_ref[(s.r % SHARDS as u64) as usize]
                 .write()

@@ -11,6 +11,7 @@ pub mod block;
 pub mod chunk;
 mod db;
 mod head;
+mod interned;
 mod metrics;
 mod options;
 mod postings;

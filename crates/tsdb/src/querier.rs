@@ -84,12 +84,7 @@ impl DbQuerier<'_> {
                 if with_samples && samples.is_empty() {
                     continue;
                 }
-                match out.get_mut(&s.labels) {
-                    Some(v) => merge_samples(v, samples),
-                    None => {
-                        out.insert(s.labels.clone(), samples);
-                    }
-                }
+                merge_samples(out.entry(s.labels.to_labels()).or_default(), samples);
             }
         }
         Ok(out)
@@ -186,7 +181,7 @@ impl Querier for DbQuerier<'_> {
                 .cloned()
                 .collect();
             if !ex.is_empty() {
-                out.entry(s.labels.clone()).or_default().extend(ex);
+                out.entry(s.labels.to_labels()).or_default().extend(ex);
             }
         }
         Ok(out

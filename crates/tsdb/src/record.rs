@@ -26,17 +26,18 @@ pub struct RefSample {
     pub v: f64,
 }
 
-pub fn encode_series<'a>(
-    out: &mut Vec<u8>,
-    series: impl IntoIterator<Item = (SeriesRef, &'a Labels)>,
-) {
+/// Series records: the ref and the label pairs (sorted) of each series.
+pub fn encode_series<'a, P>(out: &mut Vec<u8>, series: impl IntoIterator<Item = (SeriesRef, P)>)
+where
+    P: ExactSizeIterator<Item = (&'a str, &'a str)>,
+{
     out.push(SERIES);
-    for (r, labels) in series {
+    for (r, pairs) in series {
         put_uvarint(out, r);
-        put_uvarint(out, labels.len() as u64);
-        for l in labels {
-            put_str(out, &l.name);
-            put_str(out, &l.value);
+        put_uvarint(out, pairs.len() as u64);
+        for (n, v) in pairs {
+            put_str(out, n);
+            put_str(out, v);
         }
     }
 }
@@ -154,7 +155,8 @@ mod tests {
     fn records_round_trip() {
         let l = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
         let mut b = Vec::new();
-        encode_series(&mut b, [(7, &l), (9, &l)]);
+        let pairs = || l.iter().map(|x| (x.name.as_str(), x.value.as_str()));
+        encode_series(&mut b, [(7, pairs()), (9, pairs())]);
         assert_eq!(
             decode(&b),
             Some(Record::Series(vec![(7, l.clone()), (9, l.clone())]))
