@@ -33,6 +33,15 @@ pub fn apply(op: BinOp, l: f64, r: f64) -> Option<f64> {
     }
 }
 
+/// Prometheus's `labels.String()`: `{a="b", c="d"}` with every label inside the braces.
+pub fn prom_labels_string(l: &Labels) -> String {
+    let parts: Vec<String> = l
+        .iter()
+        .map(|x| format!("{}={:?}", x.name, x.value))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
 fn scalar_op(op: BinOp, l: f64, r: f64) -> f64 {
     match apply(op, l, r) {
         Some(v) if op.is_comparison() => {
@@ -298,9 +307,16 @@ impl Evaluator<'_> {
                             if lcount[i] > 0 || fill_l.is_some() {
                                 let one = if swapped { "left" } else { "right" };
                                 let ml = match_labels(&rhs[ri].labels, m);
+                                let (mut a, mut b) = (&rhs[prev].labels, &rhs[ri].labels);
+                                if a > b {
+                                    std::mem::swap(&mut a, &mut b);
+                                }
                                 return Err(QueryError::exec(format!(
                                     "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                                    ml, one, rhs[ri].labels, rhs[prev].labels
+                                    prom_labels_string(&ml),
+                                    one,
+                                    prom_labels_string(a),
+                                    prom_labels_string(b)
                                 )));
                             }
                         }

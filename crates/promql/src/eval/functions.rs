@@ -18,6 +18,16 @@ fn str_arg(e: &Expr) -> R<&str> {
     }
 }
 
+/// `labels.FormatOpenMetricsFloat`: like Go's %g but always with a decimal point.
+fn openmetrics_float(v: f64) -> String {
+    let s = crate::parser::format_float(v);
+    if v.is_finite() && !s.contains('.') && !s.contains('e') {
+        format!("{s}.0")
+    } else {
+        s
+    }
+}
+
 fn valid_label_name(s: &str) -> bool {
     !s.is_empty()
 }
@@ -306,6 +316,26 @@ impl Evaluator<'_> {
                 let q = self.eval_scalar(&args[0], grid)?;
                 return self.eval_classic_histogram(Some((&args[0], q)), None, &args[1], grid);
             }
+            "histogram_quantiles" => {
+                let label = str_arg(&args[1])?.to_string();
+                let mut out = Vec::new();
+                for qa in &args[2..] {
+                    let q = self.eval_scalar(qa, grid)?;
+                    let qv = q[0];
+                    let IVal::Vector(v) =
+                        self.eval_classic_histogram(Some((qa, q)), None, &args[0], grid)?
+                    else {
+                        unreachable!()
+                    };
+                    for mut s in v {
+                        let mut b = s.labels.to_builder();
+                        b.set(label.clone(), openmetrics_float(qv));
+                        s.labels = b.build();
+                        out.push(s);
+                    }
+                }
+                return Ok(IVal::Vector(merge_same_labels(out)?));
+            }
             "histogram_fraction" => {
                 let lo = self.eval_scalar(&args[0], grid)?;
                 let hi = self.eval_scalar(&args[1], grid)?;
@@ -422,6 +452,7 @@ impl Evaluator<'_> {
                 Ok(IVal::Vector(v))
             }
             "sort" | "sort_desc" => {
+                self.sort_warning(pos);
                 let mut v = self.eval_vector(&args[0], grid)?;
                 if n == 1 {
                     let desc = name == "sort_desc";
@@ -440,6 +471,7 @@ impl Evaluator<'_> {
                 Ok(IVal::Vector(v))
             }
             "sort_by_label" | "sort_by_label_desc" => {
+                self.sort_warning(pos);
                 let mut v = self.eval_vector(&args[0], grid)?;
                 let labels: Vec<String> = args[1..]
                     .iter()
@@ -463,6 +495,15 @@ impl Evaluator<'_> {
             _ => Err(QueryError::exec(format!(
                 "function {name:?} is not implemented"
             ))),
+        }
+    }
+
+    fn sort_warning(&mut self, pos: Pos) {
+        if self.qstep != 0 {
+            self.warn(
+                "sort is ineffective for range queries since results are always ordered by labels",
+                pos,
+            );
         }
     }
 

@@ -308,7 +308,7 @@ fn call(name: &str, w: &Win, args: &[f64]) -> R<Option<f64>> {
             Some(if sum.is_infinite() { sum } else { sum + c })
         }
         "count_over_time" => Some(s.len() as f64),
-        "present_over_time" => Some(1.0),
+        "present_over_time" | "absent_over_time" => Some(1.0),
         "last_over_time" => s.last().map(|p| p.v),
         "first_over_time" => s.first().map(|p| p.v),
         "ts_of_last_over_time" => s.last().map(|p| p.t as f64 / 1000.0),

@@ -59,7 +59,11 @@ pub fn line_col(input: &str, pos: usize) -> (usize, usize) {
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
     let res = (|| {
         let toks = lexer::lex(input)?;
-        let mut p = Parser { toks, i: 0 };
+        let mut p = Parser {
+            toks,
+            i: 0,
+            allow_empty_selector: false,
+        };
         if p.peek() == &Tok::Eof {
             return Err(ParseError::new(0, "no expression found in input".into()));
         }
@@ -92,6 +96,8 @@ pub fn parse_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
 struct Parser {
     toks: Vec<Token>,
     i: usize,
+    /// Parsing the label-selector argument of `info()`, which may match everything.
+    allow_empty_selector: bool,
 }
 
 fn kw(t: &Tok, word: &str) -> bool {
@@ -105,6 +111,9 @@ fn err<T>(pos: usize, msg: impl Into<String>) -> Result<T, ParseError> {
 impl Parser {
     fn peek(&self) -> &Tok {
         &self.toks[self.i].tok
+    }
+    fn peek_at(&self, n: usize) -> &Tok {
+        &self.toks[(self.i + n).min(self.toks.len() - 1)].tok
     }
     fn start(&self) -> usize {
         self.toks[self.i].start
@@ -613,7 +622,7 @@ impl Parser {
             start,
             end: self.prev_end(),
         };
-        if !matchers.iter().any(|m| !m.matches_empty()) {
+        if !self.allow_empty_selector && !matchers.iter().any(|m| !m.matches_empty()) {
             return err(
                 start,
                 "vector selector must contain at least one non-empty matcher",
@@ -910,6 +919,10 @@ impl Parser {
             }
         }
         loop {
+            // Without a parenthesis `fill` is just a metric name.
+            if *self.peek_at(1) != Tok::LParen {
+                break;
+            }
             let (l, r) = if kw(self.peek(), "fill") {
                 (true, true)
             } else if kw(self.peek(), "fill_left") {

@@ -499,9 +499,10 @@ fn pin_at(e: &Expr, t: i64) -> Expr {
                 }
             }
             Expr::Subquery { expr, at, .. } => {
+                // Selectors inside a pinned subquery stay relative to its steps.
+                let _ = expr;
                 if at.is_none() {
                     *at = Some(AtModifier::Time(t));
-                    go(expr, t);
                 }
             }
             Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => go(expr, t),

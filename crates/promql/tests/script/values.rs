@@ -53,6 +53,9 @@ fn split_labels(line: &str) -> (&str, &str) {
 fn parse_labels(s: &str) -> Result<Labels, String> {
     // Keywords are valid metric names here; wrap them so the PromQL parser
     // reads a selector.
+    if s.replace(' ', "") == "{}" {
+        return Ok(Labels::empty());
+    }
     let src = if s.starts_with('{') {
         s.to_string()
     } else {
