@@ -544,7 +544,9 @@ fn validate_receiver(r: &mut ReceiverConfig, g: &GlobalConfig, p: &FieldPath) ->
                 "missing service or routing key in PagerDuty config",
             ));
         }
-        if c.url.is_none() {
+        // Events API v1 (service_key) posts to its fixed endpoint unless a
+        // `url` is given explicitly; v2 defaults to `global.pagerduty_url`.
+        if c.url.is_none() && (set(&c.routing_key) || set_str(&c.routing_key_file)) {
             c.url = Some(g.pagerduty_url.clone());
         }
         inherit_http(&mut c.http_config, g);

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 pub use sightline_config::{Duration, HttpClientConfig, Secret};
 
-pub use load::{ConfigError, load_file, load_str};
+pub use load::{ConfigError, SLACK_POST_MESSAGE, canonical_header, load_file, load_str};
 pub use receivers::*;
 
 fn is_false(b: &bool) -> bool {

@@ -1,0 +1,447 @@
+//! Alertmanager API v2 (`/api/v2/...`, per the upstream OpenAPI spec) plus
+//! Sightline's alert history (`GET /api/v2/history`).
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::alert::{Alert, PostableAlert};
+use crate::core::Alertmanager;
+use crate::labels::fp_string;
+use crate::matchers::{Matcher, parse_matchers};
+use crate::silence::{SetError, Silence, SilenceMatcher, sort_for_api};
+use crate::time::Ts;
+
+/// The version reported to clients; amtool checks its major.minor.
+pub const VERSION: &str = "0.25.0";
+
+pub fn router(am: Alertmanager) -> Router {
+    Router::new()
+        .route("/api/v2/status", get(status))
+        .route("/api/v2/receivers", get(receivers))
+        .route("/api/v2/alerts", get(get_alerts).post(post_alerts))
+        .route("/api/v2/alerts/groups", get(get_groups))
+        .route("/api/v2/silences", get(get_silences).post(post_silence))
+        .route(
+            "/api/v2/silence/{id}",
+            get(get_silence).delete(delete_silence),
+        )
+        .route("/api/v2/history", get(history))
+        .route("/api/v1/{*rest}", get(gone).post(gone).delete(gone))
+        .with_state(am)
+}
+
+fn err(code: StatusCode, msg: impl Into<String>) -> Response {
+    (code, axum::Json(Value::String(msg.into()))).into_response()
+}
+
+async fn gone() -> Response {
+    err(
+        StatusCode::GONE,
+        "the Alertmanager API v1 was removed; use /api/v2",
+    )
+}
+
+/// Query parameters, keeping repeated keys.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: Option<String>) -> Query {
+        Query(
+            form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+    fn all(&self, k: &str) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+    fn one(&self, k: &str) -> Option<&str> {
+        self.all(k).next()
+    }
+    fn flag(&self, k: &str) -> Result<bool, Response> {
+        match self.one(k) {
+            None => Ok(true),
+            Some(v) => v.parse().map_err(|_| {
+                err(
+                    StatusCode::BAD_REQUEST,
+                    format!("{k} in query must be of type boolean: {v:?}"),
+                )
+            }),
+        }
+    }
+    fn matchers(&self) -> Result<Vec<Matcher>, Response> {
+        let mut out = Vec::new();
+        for f in self.all("filter") {
+            out.extend(parse_matchers(f).map_err(|e| err(StatusCode::BAD_REQUEST, e))?);
+        }
+        Ok(out)
+    }
+}
+
+async fn status(State(am): State<Alertmanager>) -> Response {
+    let rt = am.runtime();
+    axum::Json(json!({
+        "cluster": {"name": "sightline", "status": "disabled", "peers": []},
+        "versionInfo": {
+            "version": VERSION,
+            "revision": concat!("sightline-", env!("CARGO_PKG_VERSION")),
+            "branch": "main",
+            "buildUser": "sightline",
+            "buildDate": "",
+            "goVersion": "n/a (Rust)",
+        },
+        "config": {"original": rt.config_yaml},
+        "uptime": am.shared.started,
+    }))
+    .into_response()
+}
+
+async fn receivers(State(am): State<Alertmanager>) -> Response {
+    let rt = am.runtime();
+    let list: Vec<Value> = rt
+        .config
+        .receivers
+        .iter()
+        .map(|r| json!({"name": r.name}))
+        .collect();
+    axum::Json(list).into_response()
+}
+
+/// Per-alert status as the API reports it (recomputed on every read).
+struct Status {
+    silenced_by: Vec<String>,
+    inhibited_by: Vec<String>,
+}
+
+impl Status {
+    fn state(&self) -> &'static str {
+        if self.silenced_by.is_empty() && self.inhibited_by.is_empty() {
+            "active"
+        } else {
+            "suppressed"
+        }
+    }
+}
+
+fn alert_status(am: &Alertmanager, rt: &crate::core::Runtime, a: &Alert, now: Ts) -> Status {
+    Status {
+        silenced_by: am.shared.silences.silenced_by(&a.labels, now),
+        inhibited_by: rt
+            .inhibitor
+            .inhibited_by(&a.labels, now)
+            .map(fp_string)
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn alert_json(a: &Alert, st: &Status, receivers: &[String]) -> Value {
+    json!({
+        "annotations": a.annotations,
+        "endsAt": a.ends_at,
+        "fingerprint": fp_string(a.fingerprint()),
+        "receivers": receivers.iter().map(|r| json!({"name": r})).collect::<Vec<_>>(),
+        "startsAt": a.starts_at,
+        "status": {"state": st.state(), "silencedBy": st.silenced_by, "inhibitedBy": st.inhibited_by, "mutedBy": []},
+        "updatedAt": a.updated_at,
+        "generatorURL": a.generator_url,
+        "labels": a.labels,
+    })
+}
+
+struct AlertFilter {
+    matchers: Vec<Matcher>,
+    receiver: Option<regex::Regex>,
+    active: bool,
+    silenced: bool,
+    inhibited: bool,
+}
+
+impl AlertFilter {
+    fn parse(q: &Query) -> Result<AlertFilter, Response> {
+        let receiver = match q.one("receiver") {
+            Some(r) => Some(regex::Regex::new(&format!("^(?:{r})$")).map_err(|e| {
+                err(
+                    StatusCode::BAD_REQUEST,
+                    format!("failed to parse receiver param: {e}"),
+                )
+            })?),
+            None => None,
+        };
+        let _ = q.flag("unprocessed")?;
+        Ok(AlertFilter {
+            matchers: q.matchers()?,
+            receiver,
+            active: q.flag("active")?,
+            silenced: q.flag("silenced")?,
+            inhibited: q.flag("inhibited")?,
+        })
+    }
+
+    fn keep_status(&self, st: &Status) -> bool {
+        if !self.active && st.state() == "active" {
+            return false;
+        }
+        if !self.silenced && !st.silenced_by.is_empty() {
+            return false;
+        }
+        if !self.inhibited && !st.inhibited_by.is_empty() {
+            return false;
+        }
+        true
+    }
+}
+
+async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> Response {
+    let q = Query::parse(raw);
+    let f = match AlertFilter::parse(&q) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let now = am.now();
+    let rt = am.runtime();
+    let mut out: Vec<(u64, Value)> = Vec::new();
+    for a in am.shared.alerts.list() {
+        if a.resolved_at(now) || !f.matchers.iter().all(|m| m.matches_labels(&a.labels)) {
+            continue;
+        }
+        let receivers: Vec<String> = rt
+            .route
+            .match_labels(&a.labels)
+            .iter()
+            .map(|r| r.opts.receiver.clone())
+            .collect();
+        if let Some(re) = &f.receiver
+            && !receivers.iter().any(|r| re.is_match(r))
+        {
+            continue;
+        }
+        let st = alert_status(&am, &rt, &a, now);
+        if !f.keep_status(&st) {
+            continue;
+        }
+        out.push((a.fingerprint(), alert_json(&a, &st, &receivers)));
+    }
+    out.sort_by_key(|(fp, _)| fp_string(*fp));
+    axum::Json(out.into_iter().map(|(_, v)| v).collect::<Vec<_>>()).into_response()
+}
+
+async fn post_alerts(State(am): State<Alertmanager>, body: axum::body::Bytes) -> Response {
+    let alerts: Vec<PostableAlert> = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return err(StatusCode::BAD_REQUEST, format!("invalid alerts: {e}")),
+    };
+    let errors = am.post_alerts(alerts);
+    if errors.is_empty() {
+        StatusCode::OK.into_response()
+    } else {
+        err(StatusCode::BAD_REQUEST, errors.join("; "))
+    }
+}
+
+async fn get_groups(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> Response {
+    let q = Query::parse(raw);
+    let f = match AlertFilter::parse(&q) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let now = am.now();
+    let rt = am.runtime();
+    let statuses = parking_lot::Mutex::new(BTreeMap::new());
+    let groups = rt.dispatcher.groups(
+        |r| {
+            f.receiver
+                .as_ref()
+                .is_none_or(|re| re.is_match(&r.opts.receiver))
+        },
+        |a| {
+            if a.resolved_at(now) || !f.matchers.iter().all(|m| m.matches_labels(&a.labels)) {
+                return false;
+            }
+            let st = alert_status(&am, &rt, a, now);
+            let keep = f.keep_status(&st);
+            statuses.lock().insert(a.fingerprint(), st);
+            keep
+        },
+    );
+    let statuses = statuses.into_inner();
+    let out: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            let alerts: Vec<Value> = g
+                .alerts
+                .iter()
+                .map(|a| {
+                    let receivers: Vec<String> = rt
+                        .route
+                        .match_labels(&a.labels)
+                        .iter()
+                        .map(|r| r.opts.receiver.clone())
+                        .collect();
+                    let empty = Status {
+                        silenced_by: vec![],
+                        inhibited_by: vec![],
+                    };
+                    alert_json(
+                        a,
+                        statuses.get(&a.fingerprint()).unwrap_or(&empty),
+                        &receivers,
+                    )
+                })
+                .collect();
+            json!({"labels": g.labels, "receiver": {"name": g.receiver}, "alerts": alerts})
+        })
+        .collect();
+    axum::Json(out).into_response()
+}
+
+fn silence_json(s: &Silence, now: Ts) -> Value {
+    json!({
+        "id": s.id,
+        "matchers": s.matchers,
+        "startsAt": s.starts_at,
+        "endsAt": s.ends_at,
+        "updatedAt": s.updated_at,
+        "createdBy": s.created_by,
+        "comment": s.comment,
+        "status": {"state": s.state(now).as_str()},
+    })
+}
+
+async fn get_silences(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> Response {
+    let q = Query::parse(raw);
+    let filters = match q.matchers() {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let now = am.now();
+    let mut list: Vec<Silence> = am
+        .shared
+        .silences
+        .list()
+        .into_iter()
+        .filter(|s| {
+            // A silence is selected when its own matchers contain each filter matcher.
+            filters.iter().all(|f| {
+                s.matchers.iter().any(|m| {
+                    m.name == f.name
+                        && m.value == f.value
+                        && m.is_regex == f.ty.is_regex()
+                        && m.is_equal == f.ty.is_equal()
+                })
+            })
+        })
+        .collect();
+    sort_for_api(&mut list, now);
+    axum::Json(
+        list.iter()
+            .map(|s| silence_json(s, now))
+            .collect::<Vec<_>>(),
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PostableSilence {
+    #[serde(default)]
+    id: Option<String>,
+    matchers: Vec<SilenceMatcher>,
+    starts_at: Ts,
+    ends_at: Ts,
+    created_by: String,
+    comment: String,
+}
+
+async fn post_silence(State(am): State<Alertmanager>, body: axum::body::Bytes) -> Response {
+    let p: PostableSilence = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return err(StatusCode::BAD_REQUEST, format!("invalid silence: {e}")),
+    };
+    let now = am.now();
+    if p.starts_at >= p.ends_at {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "Failed to create silence: start time must be before end time",
+        );
+    }
+    if p.ends_at < now {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "Failed to create silence: end time can't be in the past",
+        );
+    }
+    let sil = Silence {
+        id: p.id.unwrap_or_default(),
+        matchers: p.matchers,
+        starts_at: p.starts_at,
+        ends_at: p.ends_at,
+        updated_at: now,
+        created_by: p.created_by,
+        comment: p.comment,
+    };
+    match am.shared.silences.set(sil, now) {
+        Ok(id) => {
+            am.silences_changed();
+            axum::Json(json!({ "silenceID": id })).into_response()
+        }
+        Err(SetError::NotFound) => err(StatusCode::NOT_FOUND, "silence not found"),
+        Err(SetError::Invalid(e)) => err(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn get_silence(State(am): State<Alertmanager>, Path(id): Path<String>) -> Response {
+    match am.shared.silences.get(&id) {
+        Some(s) => axum::Json(silence_json(&s, am.now())).into_response(),
+        None => err(StatusCode::NOT_FOUND, "silence not found"),
+    }
+}
+
+async fn delete_silence(State(am): State<Alertmanager>, Path(id): Path<String>) -> Response {
+    match am.shared.silences.expire(&id, am.now()) {
+        Ok(()) => {
+            am.silences_changed();
+            StatusCode::OK.into_response()
+        }
+        Err(_) => err(StatusCode::NOT_FOUND, "silence not found"),
+    }
+}
+
+/// `GET /api/v2/history?fingerprint=&receiver=&kind=alert|notification&filter=<matcher>&since=<RFC3339>&until=&limit=`
+async fn history(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> Response {
+    let q = Query::parse(raw);
+    let ts = |k: &str| -> Result<Option<Ts>, Response> {
+        q.one(k)
+            .map(|v| Ts::parse_rfc3339(v).map_err(|e| err(StatusCode::BAD_REQUEST, e)))
+            .transpose()
+    };
+    let f = crate::history::Filter {
+        fingerprint: q.one("fingerprint").map(str::to_string),
+        receiver: q.one("receiver").map(str::to_string),
+        kind: q.one("kind").map(str::to_string),
+        matchers: match q.matchers() {
+            Ok(m) => m,
+            Err(r) => return r,
+        },
+        since: match ts("since") {
+            Ok(t) => t,
+            Err(r) => return r,
+        },
+        until: match ts("until") {
+            Ok(t) => t,
+            Err(r) => return r,
+        },
+        limit: q.one("limit").and_then(|l| l.parse().ok()).unwrap_or(1000),
+    };
+    axum::Json(am.shared.history.query(&f)).into_response()
+}
