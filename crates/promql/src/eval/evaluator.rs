@@ -290,7 +290,10 @@ impl<'a> Evaluator<'a> {
             Expr::DurationFn { name, args, .. } => {
                 let a = self.duration_secs(&args[0])?;
                 let b = self.duration_secs(&args[1])?;
-                if *name == "min_of" {
+                // Go's math.Min/Max propagate NaN.
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else if *name == "min_of" {
                     a.min(b)
                 } else {
                     a.max(b)

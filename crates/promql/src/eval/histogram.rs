@@ -127,7 +127,9 @@ pub fn bucket_fraction(lower: f64, upper: f64, b: &mut Vec<Bucket>) -> f64 {
             f64::NEG_INFINITY
         };
         let ub = x.upper;
-        let interp = |v: f64| rank + (x.count - rank) * (v - lb) / (ub - lb);
+        // No interpolation inside a bucket of infinite width: its observations
+        // are all taken to lie below any value inside it.
+        let interp = |v: f64| if lb.is_infinite() { x.count } else { rank + (x.count - rank) * (v - lb) / (ub - lb) };
         if !lower_set && lb >= lower {
             lower_rank = rank;
             lower_set = true;

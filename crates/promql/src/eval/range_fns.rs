@@ -85,7 +85,7 @@ fn extended_rate(w: &Win, is_counter: bool, is_rate: bool) -> Option<f64> {
     if w.smoothed {
         last = f[..last].partition_point(|p| p.t < w.end);
     }
-    if f[last].t <= w.start {
+    if f[last].t <= w.start || (w.smoothed && f[0].t > w.end) {
         return None;
     }
     let left = if w.smoothed && f[first].t < w.start && first + 1 < f.len() {
@@ -348,6 +348,9 @@ fn call(name: &str, w: &Win, args: &[f64]) -> R<Option<f64>> {
             Some(quantile(args[0], &mut v))
         }
         "mad_over_time" => {
+            if s.iter().any(|p| p.v.is_nan()) {
+                return Ok(Some(f64::NAN));
+            }
             let mut v: Vec<f64> = s.iter().map(|p| p.v).collect();
             let median = quantile(0.5, &mut v);
             let mut d: Vec<f64> = s.iter().map(|p| (p.v - median).abs()).collect();
@@ -439,6 +442,7 @@ impl Evaluator<'_> {
             let (mut lo, mut hi) = (0usize, 0usize);
             let mut prev_eff = i64::MIN;
             let mut prev_val = None;
+            let mut prev_nonempty = false;
             for i in 0..n {
                 let t = grid.t(i);
                 let end = arg.eff(t);
@@ -446,6 +450,7 @@ impl Evaluator<'_> {
                     if let Some(v) = prev_val {
                         vals[i] = v;
                     }
+                    absent_seen[i] = prev_nonempty;
                     continue;
                 }
                 if end < prev_eff {
@@ -467,6 +472,7 @@ impl Evaluator<'_> {
                     lo += 1;
                 }
                 prev_val = None;
+                prev_nonempty = lo < hi;
                 if lo == hi {
                     continue;
                 }

@@ -359,12 +359,39 @@ impl Parser {
         }
     }
 
+    /// `info(v, {selector})`: the selector may match everything (`{data=~".*"}`).
+    fn info_args(&mut self) -> Result<Vec<Expr>, ParseError> {
+        self.expect(Tok::LParen, "function call")?;
+        let mut args = vec![self.expr(0)?];
+        if *self.peek() == Tok::Comma {
+            self.next();
+            if *self.peek() != Tok::RParen {
+                self.allow_empty_selector = true;
+                let e = self.expr(0);
+                self.allow_empty_selector = false;
+                args.push(e?);
+                if *self.peek() == Tok::Comma {
+                    self.next();
+                }
+            }
+        }
+        if *self.peek() != Tok::RParen {
+            return Err(self.unexpected_in("function call argument list"));
+        }
+        self.next();
+        Ok(args)
+    }
+
     fn call(
         &mut self,
         func: &'static functions::Function,
         start: usize,
     ) -> Result<Expr, ParseError> {
-        let mut args = self.call_args()?;
+        let mut args = if func.name == "info" {
+            self.info_args()?
+        } else {
+            self.call_args()?
+        };
         let pos = Pos {
             start,
             end: self.prev_end(),
