@@ -7,5 +7,7 @@ pub mod relabel;
 mod scrape_loop;
 pub mod target;
 
-pub use manager::{DroppedTarget, ScrapeManager, TargetInfo};
-pub use scrape_loop::{Health, TargetHealth, merge_labels};
+pub use manager::{DroppedTarget, ScrapeManager, TargetInfo, TargetMetadataInfo};
+pub use scrape_loop::{
+    Health, IngestStats, LoopSettings, ScrapeLoop, TargetHealth, TargetMetadata, merge_labels,
+};

@@ -48,7 +48,9 @@ fn apply(b: &mut LabelsBuilder, r: &RelabelConfig) -> bool {
         RelabelAction::KeepEqual => source_value(b, r) == b.get(&r.target_label).unwrap_or(""),
         RelabelAction::Replace => {
             let val = source_value(b, r);
-            let Some(caps) = re.captures(&val) else { return true };
+            let Some(caps) = re.captures(&val) else {
+                return true;
+            };
             let mut target = String::new();
             caps.expand(&r.target_label, &mut target);
             if !valid_label_name(&target) {
@@ -141,8 +143,13 @@ mod tests {
 
     #[test]
     fn replace_with_defaults_and_groups() {
-        let r = rules("      - source_labels: [a, b]\n        target_label: c\n        regex: '(.*);(.*)'\n        replacement: '${2}-$1'\n");
-        assert_eq!(process(&l(&[("a", "x"), ("b", "y")]), &r).unwrap().get("c"), Some("y-x"));
+        let r = rules(
+            "      - source_labels: [a, b]\n        target_label: c\n        regex: '(.*);(.*)'\n        replacement: '${2}-$1'\n",
+        );
+        assert_eq!(
+            process(&l(&[("a", "x"), ("b", "y")]), &r).unwrap().get("c"),
+            Some("y-x")
+        );
         // Unanchored-looking regexes are anchored: no match, no change.
         let r = rules("      - source_labels: [a]\n        target_label: c\n        regex: 'x'\n");
         assert_eq!(process(&l(&[("a", "xx")]), &r).unwrap().get("c"), None);
@@ -159,10 +166,14 @@ mod tests {
         assert!(process(&l(&[]), &r).is_none());
         let r = rules("      - source_labels: [a]\n        regex: 'x.*'\n        action: drop\n");
         assert!(process(&l(&[("a", "xy")]), &r).is_none());
-        let r = rules("      - source_labels: [a]\n        target_label: b\n        action: keepequal\n");
+        let r = rules(
+            "      - source_labels: [a]\n        target_label: b\n        action: keepequal\n",
+        );
         assert!(process(&l(&[("a", "1"), ("b", "1")]), &r).is_some());
         assert!(process(&l(&[("a", "1"), ("b", "2")]), &r).is_none());
-        let r = rules("      - source_labels: [a]\n        target_label: b\n        action: dropequal\n");
+        let r = rules(
+            "      - source_labels: [a]\n        target_label: b\n        action: dropequal\n",
+        );
         assert!(process(&l(&[("a", "1"), ("b", "1")]), &r).is_none());
     }
 
@@ -173,14 +184,35 @@ mod tests {
         assert_eq!(out.get("pod"), Some("p"));
         assert_eq!(out.get("__meta_pod"), Some("p"));
         let r = rules("      - regex: 'tmp.*'\n        action: labeldrop\n");
-        assert_eq!(process(&l(&[("tmp1", "a"), ("keep", "b")]), &r).unwrap(), l(&[("keep", "b")]));
+        assert_eq!(
+            process(&l(&[("tmp1", "a"), ("keep", "b")]), &r).unwrap(),
+            l(&[("keep", "b")])
+        );
         let r = rules("      - regex: 'keep|__name__'\n        action: labelkeep\n");
-        assert_eq!(process(&l(&[("tmp1", "a"), ("keep", "b")]), &r).unwrap(), l(&[("keep", "b")]));
-        let r = rules("      - source_labels: [a]\n        target_label: b\n        action: uppercase\n");
-        assert_eq!(process(&l(&[("a", "aBc")]), &r).unwrap().get("b"), Some("ABC"));
-        let r = rules("      - source_labels: [a]\n        target_label: b\n        action: lowercase\n");
-        assert_eq!(process(&l(&[("a", "aBc")]), &r).unwrap().get("b"), Some("abc"));
-        let r = rules("      - source_labels: [a]\n        target_label: h\n        modulus: 1000\n        action: hashmod\n");
-        assert_eq!(process(&l(&[("a", "baz")]), &r).unwrap().get("h"), Some("976"));
+        assert_eq!(
+            process(&l(&[("tmp1", "a"), ("keep", "b")]), &r).unwrap(),
+            l(&[("keep", "b")])
+        );
+        let r = rules(
+            "      - source_labels: [a]\n        target_label: b\n        action: uppercase\n",
+        );
+        assert_eq!(
+            process(&l(&[("a", "aBc")]), &r).unwrap().get("b"),
+            Some("ABC")
+        );
+        let r = rules(
+            "      - source_labels: [a]\n        target_label: b\n        action: lowercase\n",
+        );
+        assert_eq!(
+            process(&l(&[("a", "aBc")]), &r).unwrap().get("b"),
+            Some("abc")
+        );
+        let r = rules(
+            "      - source_labels: [a]\n        target_label: h\n        modulus: 1000\n        action: hashmod\n",
+        );
+        assert_eq!(
+            process(&l(&[("a", "baz")]), &r).unwrap().get("h"),
+            Some("976")
+        );
     }
 }

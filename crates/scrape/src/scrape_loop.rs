@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
+use sightline_config::RelabelConfig;
 use sightline_model::{Exemplar, Labels, LabelsBuilder, MetricMetadata, stale_nan};
 use sightline_tsdb::{Appendable, SeriesRef};
 use tokio::sync::watch;
@@ -42,26 +43,45 @@ impl Health {
 }
 
 /// Per-loop settings from the scrape config.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct LoopSettings {
     pub honor_labels: bool,
     pub honor_timestamps: bool,
+    /// Most samples accepted per scrape after metric relabeling (0: no limit).
     pub sample_limit: u64,
     pub label_limit: u64,
+    pub label_name_length_limit: u64,
+    pub label_value_length_limit: u64,
     pub accept: String,
     pub body_limit: u64,
+    pub metric_relabel: Arc<Vec<RelabelConfig>>,
+}
+
+/// What the last scrapes decided for one exposed series.
+enum Cached {
+    Stored {
+        r: SeriesRef,
+        labels: Labels,
+    },
+    /// Dropped by metric relabeling: remembered so the rules run once per series.
+    Dropped,
 }
 
 struct CacheEntry {
-    r: SeriesRef,
-    labels: Labels,
+    kind: Cached,
     seen: u64,
 }
+
+/// Metadata by metric family, as the target last exposed it.
+pub type TargetMetadata = HashMap<String, MetricMetadata>;
 
 pub struct ScrapeLoop {
     pub target: Target,
     pub settings: LoopSettings,
     pub health: Arc<Mutex<TargetHealth>>,
+    pub metadata: Arc<Mutex<TargetMetadata>>,
+    /// Set by the pool (e.g. `target_limit` exceeded): scrapes fail with it unattempted.
+    pub forced_error: Arc<Mutex<Option<String>>>,
     client: reqwest::Client,
     store: Arc<dyn Appendable>,
     /// Series of the last successful scrape, by a hash of the exposed name+labels.
@@ -72,7 +92,10 @@ pub struct ScrapeLoop {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn series_key(s: &SampleRef<'_>) -> u128 {
@@ -127,6 +150,8 @@ impl ScrapeLoop {
             target,
             settings,
             health: Arc::new(Mutex::new(TargetHealth::default())),
+            metadata: Arc::new(Mutex::new(HashMap::new())),
+            forced_error: Arc::new(Mutex::new(None)),
             client,
             store,
             cache: HashMap::new(),
@@ -164,26 +189,30 @@ impl ScrapeLoop {
     pub async fn scrape_once(&mut self) {
         let start_ms = now_ms();
         let started = Instant::now();
-        let result = self.fetch().await;
-        let (ok, scraped, added, err) = match result {
+        let forced = self.forced_error.lock().clone();
+        let result = match forced {
+            Some(e) => Err(e),
+            None => self.fetch().await,
+        };
+        let (ok, stats, err) = match result {
             Ok((body, format)) => match self.ingest(&body, format, start_ms) {
-                Ok((n, added)) => (true, n, added, String::new()),
-                Err(e) => (false, 0, 0, e),
+                Ok(stats) => (true, stats, String::new()),
+                Err(e) => (false, IngestStats::default(), e),
             },
-            Err(e) => (false, 0, 0, e),
+            Err(e) => (false, IngestStats::default(), e),
         };
         if !ok {
             // A failed scrape ingests nothing and ends every series it exposed before.
             self.mark_all_stale_except_report(start_ms);
         }
         let dur = started.elapsed();
-        self.report(start_ms, ok, dur, scraped, added);
+        self.report(start_ms, ok, dur, &stats);
         let mut h = self.health.lock();
         h.health = if ok { Health::Up } else { Health::Down };
         h.last_error = err;
         h.last_scrape_ms = start_ms;
         h.last_duration = dur;
-        h.last_samples = scraped;
+        h.last_samples = stats.scraped;
     }
 
     async fn fetch(&self) -> Result<(Vec<u8>, Format), String> {
@@ -191,7 +220,10 @@ impl ScrapeLoop {
             .client
             .get(&self.target.url)
             .header(reqwest::header::ACCEPT, &self.settings.accept)
-            .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", self.target.timeout.as_secs_f64()))
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                format!("{}", self.target.timeout.as_secs_f64()),
+            )
             .timeout(self.target.timeout);
         let resp = req.send().await.map_err(|e| {
             if e.is_timeout() {
@@ -211,25 +243,24 @@ impl ScrapeLoop {
             .to_string();
         let body = resp.bytes().await.map_err(|e| error_chain(&e))?;
         if self.settings.body_limit > 0 && body.len() as u64 > self.settings.body_limit {
-            return Err(format!("body size limit exceeded ({} bytes)", self.settings.body_limit));
+            return Err(format!(
+                "body size limit exceeded ({} bytes)",
+                self.settings.body_limit
+            ));
         }
         Ok((body.to_vec(), parser::format_from_content_type(&ct)))
     }
 
     /// Parses and appends one scrape; all or nothing.
-    fn ingest(&mut self, body: &[u8], format: Format, t: i64) -> Result<(u64, u64), String> {
+    fn ingest(&mut self, body: &[u8], format: Format, t: i64) -> Result<IngestStats, String> {
         self.iteration += 1;
         let iter = self.iteration;
         let mut app = self.store.appender();
-        let mut scraped = 0u64;
-        let mut added = 0u64;
+        let mut stats = IngestStats::default();
         let mut refused = 0u64;
-        let mut metadata: HashMap<String, MetricMetadata> = HashMap::new();
-        let honor_ts = self.settings.honor_timestamps;
-        let honor_labels = self.settings.honor_labels;
-        let sample_limit = self.settings.sample_limit;
-        let label_limit = self.settings.label_limit;
-        let target_labels = self.target.labels.clone();
+        let mut metadata: TargetMetadata = HashMap::new();
+        let st = &self.settings;
+        let target_labels = &self.target.labels;
         let cache = &mut self.cache;
         let mut new_keys: Vec<u128> = Vec::new();
         let mut sink = |e: Entry<'_>| -> Result<(), parser::SinkError> {
@@ -248,31 +279,60 @@ impl ScrapeLoop {
                     return Ok(());
                 }
             };
-            scraped += 1;
-            if sample_limit > 0 && scraped > sample_limit {
-                return Err(format!("sample limit exceeded ({sample_limit})").into());
-            }
-            let ts = if honor_ts { s.timestamp.unwrap_or(t) } else { t };
+            stats.scraped += 1;
+            let ts = if st.honor_timestamps {
+                s.timestamp.unwrap_or(t)
+            } else {
+                t
+            };
             let key = series_key(&s);
             let res = match cache.get_mut(&key) {
                 Some(c) => {
                     c.seen = iter;
-                    let r = c.r;
+                    let Cached::Stored { r, labels } = &c.kind else {
+                        return Ok(());
+                    };
+                    stats.accepted += 1;
+                    check_sample_limit(stats.accepted, st.sample_limit)?;
+                    let r = *r;
                     match app.append_ref(r, ts, s.value) {
                         Some(res) => res.map(|_| r),
-                        None => app.append(&c.labels, ts, s.value),
+                        None => app.append(labels, ts, s.value),
                     }
                 }
                 None => {
-                    let labels = merge_labels(&s, &target_labels, honor_labels);
-                    if label_limit > 0 && labels.len() as u64 > label_limit {
-                        return Err(format!("label_limit exceeded (metric: {}, number of labels: {}, limit: {label_limit})", s.name, labels.len()).into());
-                    }
+                    let merged = merge_labels(&s, target_labels, st.honor_labels);
+                    let relabeled = if st.metric_relabel.is_empty() {
+                        Some(merged)
+                    } else {
+                        crate::relabel::process(&merged, &st.metric_relabel)
+                            .filter(|l| !l.is_empty())
+                    };
+                    let Some(labels) = relabeled else {
+                        new_keys.push(key);
+                        cache.insert(
+                            key,
+                            CacheEntry {
+                                kind: Cached::Dropped,
+                                seen: iter,
+                            },
+                        );
+                        return Ok(());
+                    };
+                    check_label_limits(&labels, st)?;
+                    stats.accepted += 1;
+                    check_sample_limit(stats.accepted, st.sample_limit)?;
                     let res = app.append(&labels, ts, s.value);
                     if let Ok(r) = res {
-                        added += 1;
+                        stats.added += 1;
                         new_keys.push(key);
-                        cache.insert(key, CacheEntry { r, labels, seen: iter });
+                        cache.insert(
+                            key,
+                            CacheEntry {
+                                kind: Cached::Stored { r, labels },
+                                seen: iter,
+                            },
+                        );
                     }
                     res
                 }
@@ -281,46 +341,78 @@ impl ScrapeLoop {
                 Ok(r) => {
                     if let Some(ex) = &s.exemplar {
                         let labels = Labels::from_pairs(ex.labels.iter());
-                        let _ = app.append_exemplar(r, &Exemplar { labels, t: ex.timestamp.unwrap_or(ts), v: ex.value });
+                        let _ = app.append_exemplar(
+                            r,
+                            &Exemplar {
+                                labels,
+                                t: ex.timestamp.unwrap_or(ts),
+                                v: ex.value,
+                            },
+                        );
                     }
                 }
                 Err(_) => refused += 1,
             }
             Ok(())
         };
-        if let Err(e) = parser::parse_with(format, body, t, parser::ParseOptions { validate_openmetrics: false }, &mut sink) {
+        if let Err(e) = parser::parse_with(
+            format,
+            body,
+            t,
+            parser::ParseOptions {
+                validate_openmetrics: false,
+            },
+            &mut sink,
+        ) {
             app.rollback();
             // Series first seen in the failed scrape were never stored: forget them.
             for k in new_keys {
                 self.cache.remove(&k);
             }
-            return Err(e.to_string());
+            // A refusal (limit) reads like Prometheus's, without a line number.
+            return Err(match e.kind {
+                parser::ParseErrorKind::Sink(_) => e.message(),
+                parser::ParseErrorKind::Syntax(_) => e.to_string(),
+            });
         }
         for (family, md) in &metadata {
             app.update_metadata(family, md);
         }
         // Series exposed last time but not now get a staleness marker.
-        let stale: Vec<u128> = self.cache.iter().filter(|(_, c)| c.seen != iter).map(|(k, _)| *k).collect();
-        for k in stale {
-            if let Some(c) = self.cache.remove(&k) {
-                let _ = app.append_ref(c.r, t, stale_nan());
+        let gone: Vec<u128> = self
+            .cache
+            .iter()
+            .filter(|(_, c)| c.seen != iter)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in gone {
+            if let Some(CacheEntry {
+                kind: Cached::Stored { r, .. },
+                ..
+            }) = self.cache.remove(&k)
+            {
+                let _ = app.append_ref(r, t, stale_nan());
             }
         }
         app.commit().map_err(|e| format!("storage: {e}"))?;
+        *self.metadata.lock() = metadata;
         if refused > 0 {
             tracing::debug!(target = %self.target.url, refused, "samples refused by storage");
         }
-        Ok((scraped, added))
+        Ok(stats)
     }
 
-    fn report(&mut self, t: i64, up: bool, dur: Duration, scraped: u64, added: u64) {
+    fn report(&mut self, t: i64, up: bool, dur: Duration, stats: &IngestStats) {
         let mut app = self.store.appender();
         let rows = [
             ("up", if up { 1.0 } else { 0.0 }),
             ("scrape_duration_seconds", dur.as_secs_f64()),
-            ("scrape_samples_scraped", scraped as f64),
-            ("scrape_samples_post_metric_relabeling", scraped as f64),
-            ("scrape_series_added", added as f64),
+            ("scrape_samples_scraped", stats.scraped as f64),
+            (
+                "scrape_samples_post_metric_relabeling",
+                stats.accepted as f64,
+            ),
+            ("scrape_series_added", stats.added as f64),
         ];
         let mut refs = Vec::with_capacity(rows.len());
         for (name, v) in rows {
@@ -343,7 +435,9 @@ impl ScrapeLoop {
         }
         let mut app = self.store.appender();
         for (_, c) in self.cache.drain() {
-            let _ = app.append_ref(c.r, t, stale_nan());
+            if let Cached::Stored { r, .. } = c.kind {
+                let _ = app.append_ref(r, t, stale_nan());
+            }
         }
         let _ = app.commit();
     }
@@ -356,6 +450,63 @@ impl ScrapeLoop {
         }
         let _ = app.commit();
     }
+}
+
+/// Counts of one scrape, for the report series.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IngestStats {
+    /// Samples in the exposition.
+    pub scraped: u64,
+    /// Samples left after metric relabeling.
+    pub accepted: u64,
+    /// Series stored for the first time.
+    pub added: u64,
+}
+
+fn check_sample_limit(accepted: u64, limit: u64) -> Result<(), parser::SinkError> {
+    if limit > 0 && accepted > limit {
+        return Err("sample limit exceeded".to_string().into());
+    }
+    Ok(())
+}
+
+/// Prometheus's `verifyLabelLimits`, on the final (relabeled) label set.
+fn check_label_limits(l: &Labels, st: &LoopSettings) -> Result<(), parser::SinkError> {
+    let name = l.metric_name().unwrap_or("");
+    let short = |s: &str| s.chars().take(50).collect::<String>();
+    if st.label_limit > 0 && l.len() as u64 > st.label_limit {
+        return Err(format!(
+            "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+            short(name),
+            l.len(),
+            st.label_limit
+        )
+        .into());
+    }
+    for lb in l {
+        if st.label_name_length_limit > 0 && lb.name.len() as u64 > st.label_name_length_limit {
+            return Err(format!(
+                "label_name_length_limit exceeded (metric: {}, label name: {}, length: {}, limit: {})",
+                short(name),
+                short(&lb.name),
+                lb.name.len(),
+                st.label_name_length_limit
+            )
+            .into());
+        }
+        if st.label_value_length_limit > 0 && lb.value.len() as u64 > st.label_value_length_limit {
+            return Err(format!(
+                "label_value_length_limit exceeded (metric: {}, label name: {}, value: {:?}, length: {}, limit: {})",
+                short(name),
+                short(&lb.name),
+                short(&lb.value),
+                lb.value.len(),
+                st.label_value_length_limit
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -27,36 +27,75 @@ impl Target {
     }
 }
 
-/// The labels a target starts with before relabeling: the group's labels, the
-/// address, and the scrape config's defaults as `__`-prefixed labels.
-pub fn discovered_labels(cfg: &ScrapeConfig, address: &str, group: &BTreeMap<String, String>) -> Labels {
+/// The labels a target starts with before relabeling (Prometheus's
+/// `PopulateDiscoveredLabels`): the target's labels, the group's where the
+/// target has none, then the scrape config's defaults for whatever is still
+/// unset (so a discovered `job` or `__metrics_path__` wins).
+pub fn discovered_labels(
+    cfg: &ScrapeConfig,
+    target: &BTreeMap<String, String>,
+    group: &BTreeMap<String, String>,
+) -> Labels {
     let mut b = LabelsBuilder::new();
     for (k, v) in group {
         b.set(k.clone(), v.clone());
     }
-    b.set("__address__", address);
-    b.set("job", cfg.job_name.clone());
-    b.set("__scheme__", cfg.scheme.clone());
-    b.set("__metrics_path__", cfg.metrics_path.clone());
-    b.set("__scrape_interval__", cfg.scrape_interval.to_string());
-    b.set("__scrape_timeout__", cfg.scrape_timeout.to_string());
+    for (k, v) in target {
+        b.set(k.clone(), v.clone());
+    }
+    let mut default = |name: String, value: String| {
+        if b.get(&name).is_none_or(str::is_empty) {
+            b.set(name, value);
+        }
+    };
+    default("job".into(), cfg.job_name.clone());
+    default(
+        "__scrape_interval__".into(),
+        cfg.scrape_interval.to_string(),
+    );
+    default("__scrape_timeout__".into(), cfg.scrape_timeout.to_string());
+    default("__metrics_path__".into(), cfg.metrics_path.clone());
+    default("__scheme__".into(), cfg.scheme.clone());
     for (k, v) in &cfg.params {
         if let Some(first) = v.first() {
-            b.set(format!("__param_{k}"), first.clone());
+            default(format!("__param_{k}"), first.clone());
         }
     }
     b.build()
 }
 
 /// Finishes a (relabeled) label set into a target, or says why it is dropped.
-pub fn populate(cfg: &ScrapeConfig, discovered: Labels, relabeled: Labels) -> Result<Target, String> {
-    let address = relabeled.get("__address__").ok_or("no address")?.to_string();
+pub fn populate(
+    cfg: &ScrapeConfig,
+    discovered: Labels,
+    relabeled: Labels,
+) -> Result<Target, String> {
+    let address = relabeled
+        .get("__address__")
+        .ok_or("no address")?
+        .to_string();
+    if relabeled.get("__scrape_interval__") == Some("0s") {
+        return Err("scrape interval cannot be 0".into());
+    }
     let scheme = relabeled.get("__scheme__").unwrap_or("http").to_string();
-    let path = relabeled.get("__metrics_path__").unwrap_or("/metrics").to_string();
-    let interval = parse_dur(relabeled.get("__scrape_interval__"), cfg.scrape_interval.as_std())?;
-    let timeout = parse_dur(relabeled.get("__scrape_timeout__"), cfg.scrape_timeout.as_std())?;
+    let path = relabeled
+        .get("__metrics_path__")
+        .unwrap_or("/metrics")
+        .to_string();
+    let interval = parse_dur(
+        relabeled.get("__scrape_interval__"),
+        cfg.scrape_interval.as_std(),
+    )?;
+    let timeout = parse_dur(
+        relabeled.get("__scrape_timeout__"),
+        cfg.scrape_timeout.as_std(),
+    )?;
     if timeout > interval {
-        return Err(format!("scrape timeout {timeout:?} greater than scrape interval {interval:?}"));
+        return Err(format!(
+            "scrape timeout cannot be greater than scrape interval ({:?} > {:?})",
+            relabeled.get("__scrape_timeout__").unwrap_or(""),
+            relabeled.get("__scrape_interval__").unwrap_or("")
+        ));
     }
     if address.contains('/') {
         return Err(format!("{address:?} is not a valid hostname"));
@@ -81,7 +120,10 @@ pub fn populate(cfg: &ScrapeConfig, discovered: Labels, relabeled: Labels) -> Re
     }
     let mut url = format!("{scheme}://{address}{path}");
     if !query.is_empty() {
-        let q: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+        let q: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect();
         url.push(if path.contains('?') { '&' } else { '?' });
         url.push_str(&q.join("&"));
     }
@@ -94,13 +136,21 @@ pub fn populate(cfg: &ScrapeConfig, discovered: Labels, relabeled: Labels) -> Re
     if b.get("instance").is_none() {
         b.set("instance", address.clone());
     }
-    Ok(Target { labels: b.build(), discovered, url, interval, timeout })
+    Ok(Target {
+        labels: b.build(),
+        discovered,
+        url,
+        interval,
+        timeout,
+    })
 }
 
 fn parse_dur(v: Option<&str>, default: Duration) -> Result<Duration, String> {
     match v {
         None => Ok(default),
-        Some(s) => sightline_config::parse_duration(s).map(|d| d.as_std()).map_err(|e| format!("invalid scrape interval/timeout {s:?}: {e}")),
+        Some(s) => sightline_config::parse_duration(s)
+            .map(|d| d.as_std())
+            .map_err(|e| format!("invalid scrape interval/timeout {s:?}: {e}")),
     }
 }
 
@@ -124,9 +174,34 @@ mod tests {
     fn defaults_and_instance() {
         let mut cfg = ScrapeConfig::new("node");
         cfg.params.insert("module".into(), vec!["a b".into()]);
-        let d = discovered_labels(&cfg, "host:9100", &[("env".to_string(), "prod".to_string())].into());
+        cfg.scrape_interval = sightline_config::parse_duration("15s").unwrap();
+        cfg.scrape_timeout = sightline_config::parse_duration("10s").unwrap();
+        let t = [("__address__".to_string(), "host:9100".to_string())].into();
+        let d = discovered_labels(&cfg, &t, &[("env".to_string(), "prod".to_string())].into());
         let t = populate(&cfg, d.clone(), d).unwrap();
         assert_eq!(t.url, "http://host:9100/metrics?module=a%20b");
-        assert_eq!(t.labels, Labels::from_pairs([("env", "prod"), ("instance", "host:9100"), ("job", "node")]));
+        assert_eq!(
+            t.labels,
+            Labels::from_pairs([("env", "prod"), ("instance", "host:9100"), ("job", "node")])
+        );
+    }
+
+    #[test]
+    fn discovered_labels_win_over_defaults_and_targets_over_groups() {
+        let cfg = ScrapeConfig::new("node");
+        let t = [
+            ("__address__".to_string(), "h:1".to_string()),
+            ("env".to_string(), "t".to_string()),
+        ]
+        .into();
+        let g = [
+            ("env".to_string(), "g".to_string()),
+            ("job".to_string(), "mine".to_string()),
+        ]
+        .into();
+        let d = discovered_labels(&cfg, &t, &g);
+        assert_eq!(d.get("env"), Some("t"));
+        assert_eq!(d.get("job"), Some("mine"));
+        assert_eq!(d.get("__metrics_path__"), Some("/metrics"));
     }
 }

@@ -124,6 +124,10 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     let metrics = Arc::new(SelfMetrics::new(db.clone()));
 
     let scrapes = sightline_scrape::ScrapeManager::new(db.clone());
+    // Relative file_sd paths are relative to the config file, as in Prometheus.
+    if let Some(dir) = args.config_file.as_ref().and_then(|p| p.parent()) {
+        scrapes.set_config_dir(dir);
+    }
     scrapes.apply(&cfg);
 
     let mut state = ApiState::new(db.clone(), metrics.clone());

@@ -1,0 +1,251 @@
+//! One scrape loop against a local exposition server: metric relabeling,
+//! limits, honor_labels/honor_timestamps, staleness, report series, metadata.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{ExpoServer, MemStore, install_crypto};
+use sightline_config::ScrapeConfig;
+use sightline_model::is_stale_nan;
+use sightline_scrape::target::{discovered_labels, populate};
+use sightline_scrape::{Health, LoopSettings, ScrapeLoop};
+
+fn job(extra: &str) -> ScrapeConfig {
+    let yaml = format!("scrape_configs:\n  - job_name: app\n{extra}");
+    sightline_config::load_str(&yaml, "t.yml")
+        .unwrap()
+        .scrape_configs[0]
+        .clone()
+}
+
+fn make_loop(sc: &ScrapeConfig, srv: &ExpoServer, store: &Arc<MemStore>) -> ScrapeLoop {
+    install_crypto();
+    let t = [("__address__".to_string(), srv.addr.clone())].into();
+    let d = discovered_labels(sc, &t, &Default::default());
+    let target = populate(
+        sc,
+        d.clone(),
+        sightline_scrape::relabel::process(&d, &sc.relabel_configs).unwrap(),
+    )
+    .unwrap();
+    let settings = LoopSettings {
+        honor_labels: sc.honor_labels,
+        honor_timestamps: sc.honor_timestamps,
+        sample_limit: sc.sample_limit,
+        label_limit: sc.label_limit,
+        label_name_length_limit: sc.label_name_length_limit,
+        label_value_length_limit: sc.label_value_length_limit,
+        accept: "text/plain".into(),
+        body_limit: 0,
+        metric_relabel: Arc::new(sc.metric_relabel_configs.clone()),
+    };
+    ScrapeLoop::new(target, settings, reqwest::Client::new(), store.clone())
+}
+
+const BODY: &str = "# HELP http_requests_total Requests.\n# TYPE http_requests_total counter\nhttp_requests_total{code=\"200\",job=\"exposed\"} 10 1000\nhttp_requests_total{code=\"500\",job=\"exposed\"} 2 1000\n# TYPE go_goroutines gauge\ngo_goroutines 7\n";
+
+#[tokio::test]
+async fn report_series_metadata_and_exported_labels() {
+    let srv = ExpoServer::start(BODY).await;
+    let store = MemStore::new();
+    let mut lp = make_loop(&job(""), &srv, &store);
+    lp.scrape_once().await;
+    assert_eq!(
+        lp.health.lock().health,
+        Health::Up,
+        "{}",
+        lp.health.lock().last_error
+    );
+    let inst = srv.addr.as_str();
+    assert_eq!(
+        store.values("up", &[("job", "app"), ("instance", inst)]),
+        [1.0]
+    );
+    assert_eq!(store.values("scrape_samples_scraped", &[]), [3.0]);
+    assert_eq!(
+        store.values("scrape_samples_post_metric_relabeling", &[]),
+        [3.0]
+    );
+    assert_eq!(store.values("scrape_series_added", &[]), [3.0]);
+    // honor_labels false: the exposed `job` becomes `exported_job`.
+    assert_eq!(
+        store.values(
+            "http_requests_total",
+            &[("code", "200"), ("job", "app"), ("exported_job", "exposed")]
+        ),
+        [10.0]
+    );
+    // honor_timestamps true: the exposed timestamp is kept.
+    let ts: Vec<i64> = store
+        .samples()
+        .iter()
+        .filter(|(l, _, _)| l.get("code") == Some("200"))
+        .map(|(_, t, _)| *t)
+        .collect();
+    assert_eq!(ts, [1000]);
+    assert_eq!(
+        store.metadata("http_requests_total").unwrap().help,
+        "Requests."
+    );
+    assert_eq!(lp.metadata.lock()["go_goroutines"].kind.as_str(), "gauge");
+    // Second scrape: cached series, nothing added.
+    lp.scrape_once().await;
+    assert_eq!(store.values("scrape_series_added", &[]), [3.0, 0.0]);
+}
+
+#[tokio::test]
+async fn honor_labels_and_ignored_timestamps() {
+    let srv = ExpoServer::start(BODY).await;
+    let store = MemStore::new();
+    let mut lp = make_loop(
+        &job("    honor_labels: true\n    honor_timestamps: false\n"),
+        &srv,
+        &store,
+    );
+    lp.scrape_once().await;
+    let s = store.series();
+    let req = s.iter().find(|l| l.get("code") == Some("200")).unwrap();
+    assert_eq!(req.get("job"), Some("exposed"));
+    assert_eq!(req.get("exported_job"), None);
+    assert_eq!(req.get("instance"), Some(srv.addr.as_str()));
+    let t = store
+        .samples()
+        .iter()
+        .find(|(l, _, _)| l.get("code") == Some("200"))
+        .unwrap()
+        .1;
+    assert!(
+        t > 1_600_000_000_000,
+        "scrape time, not the exposed 1000: {t}"
+    );
+}
+
+#[tokio::test]
+async fn metric_relabel_configs_drop_and_rewrite() {
+    let srv = ExpoServer::start(BODY).await;
+    let store = MemStore::new();
+    let sc = job(
+        "    metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: go_.*\n        action: drop\n      - source_labels: [code]\n        regex: '(\\d)..'\n        target_label: class\n        replacement: '${1}xx'\n      - regex: code\n        action: labeldrop\n",
+    );
+    let mut lp = make_loop(&sc, &srv, &store);
+    lp.scrape_once().await;
+    lp.scrape_once().await;
+    let names: Vec<String> = store
+        .series()
+        .iter()
+        .map(|l| {
+            format!(
+                "{}/{}",
+                l.metric_name().unwrap(),
+                l.get("class").unwrap_or("-")
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["http_requests_total/2xx", "http_requests_total/5xx"]
+    );
+    assert!(store.series().iter().all(|l| l.get("code").is_none()));
+    assert_eq!(store.values("scrape_samples_scraped", &[]), [3.0, 3.0]);
+    assert_eq!(
+        store.values("scrape_samples_post_metric_relabeling", &[]),
+        [2.0, 2.0]
+    );
+    // The dropped series was never stored, in either scrape (cached decision).
+    assert!(store.values("go_goroutines", &[]).is_empty());
+}
+
+#[tokio::test]
+async fn sample_limit_counts_after_relabeling_and_fails_the_whole_scrape() {
+    let srv = ExpoServer::start(BODY).await;
+    let store = MemStore::new();
+    // Three samples exposed, one dropped by relabeling: a limit of 2 holds.
+    let drop_go = "    metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: go_.*\n        action: drop\n";
+    let mut lp = make_loop(
+        &job(&format!("    sample_limit: 2\n{drop_go}")),
+        &srv,
+        &store,
+    );
+    lp.scrape_once().await;
+    assert_eq!(lp.health.lock().health, Health::Up);
+    // Now three survive relabeling: over the limit, nothing of the scrape is kept.
+    srv.set_body(&format!("{BODY}http_requests_total{{code=\"404\"}} 1\n"));
+    lp.scrape_once().await;
+    let h = lp.health.lock().clone();
+    assert_eq!(h.health, Health::Down);
+    assert_eq!(h.last_error, "sample limit exceeded");
+    assert_eq!(store.values("up", &[]), [1.0, 0.0]);
+    assert!(
+        store
+            .values("http_requests_total", &[("code", "404")])
+            .is_empty()
+    );
+    // The series of the good scrape end with staleness markers.
+    let last = *store
+        .values("http_requests_total", &[("code", "200")])
+        .last()
+        .unwrap();
+    assert!(is_stale_nan(last));
+}
+
+#[tokio::test]
+async fn label_limits() {
+    let srv = ExpoServer::start("m{a=\"1\",b=\"2\"} 1\n").await;
+    let store = MemStore::new();
+    // __name__, a, b, instance, job = 5 labels.
+    let mut lp = make_loop(&job("    label_limit: 4\n"), &srv, &store);
+    lp.scrape_once().await;
+    assert_eq!(
+        lp.health.lock().last_error,
+        "label_limit exceeded (metric: m, number of labels: 5, limit: 4)"
+    );
+    let mut lp = make_loop(&job("    label_limit: 5\n"), &srv, &store);
+    lp.scrape_once().await;
+    assert_eq!(lp.health.lock().health, Health::Up);
+
+    srv.set_body("m{a_long_label_name=\"1\"} 1\n");
+    let mut lp = make_loop(&job("    label_name_length_limit: 10\n"), &srv, &store);
+    lp.scrape_once().await;
+    assert!(lp.health.lock().last_error.starts_with("label_name_length_limit exceeded (metric: m, label name: a_long_label_name, length: 17, limit: 10)"));
+
+    srv.set_body("m{a=\"0123456789abc\"} 1\n");
+    let mut lp = make_loop(&job("    label_value_length_limit: 10\n"), &srv, &store);
+    lp.scrape_once().await;
+    assert!(lp.health.lock().last_error.starts_with(
+        "label_value_length_limit exceeded (metric: m, label name: a, value: \"0123456789abc\""
+    ));
+}
+
+#[tokio::test]
+async fn vanished_series_get_staleness_markers() {
+    let srv = ExpoServer::start("a 1\nb 2\n").await;
+    let store = MemStore::new();
+    let mut lp = make_loop(&job(""), &srv, &store);
+    lp.scrape_once().await;
+    srv.set_body("a 3\n");
+    lp.scrape_once().await;
+    let b = store.values("b", &[]);
+    assert_eq!(b.len(), 2);
+    assert!(is_stale_nan(b[1]));
+    assert_eq!(store.values("a", &[]), [1.0, 3.0]);
+    // A parse error ends everything the target exposed.
+    srv.set_body("a 1\n{{{\n");
+    lp.scrape_once().await;
+    assert!(is_stale_nan(*store.values("a", &[]).last().unwrap()));
+    assert_eq!(lp.health.lock().health, Health::Down);
+}
+
+#[tokio::test]
+async fn accept_and_compression_headers() {
+    let srv = ExpoServer::start("a 1\n").await;
+    let store = MemStore::new();
+    let mut lp = make_loop(&job(""), &srv, &store);
+    lp.scrape_once().await;
+    let req = srv.requests.lock()[0].to_lowercase();
+    assert!(req.contains("accept: text/plain"), "{req}");
+    assert!(
+        req.contains("x-prometheus-scrape-timeout-seconds: 10"),
+        "{req}"
+    );
+}
