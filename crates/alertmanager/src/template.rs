@@ -130,7 +130,7 @@ impl Templates {
             common_annotations.retain(|k, v| a.annotations.get(k) == Some(v));
         }
         Data {
-            receiver: regex::escape(receiver),
+            receiver: quote_meta(receiver),
             status: if firing { "firing" } else { "resolved" },
             alerts: alerts.to_vec(),
             group_labels: group_labels.clone(),
@@ -163,6 +163,18 @@ impl Data {
         m.insert(k("ExternalURL"), s(&self.external_url));
         Value::Map(Arc::new(m))
     }
+}
+
+/// Go's `regexp.QuoteMeta` (escapes `\.+*?()|[]{}^$` only).
+pub fn quote_meta(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn k(x: &str) -> Arc<str> {
@@ -540,6 +552,11 @@ fn rewrite_action(a: &str) -> String {
 mod tests {
     use super::*;
     use crate::labels::ls;
+
+    #[test]
+    fn quote_meta_like_go() {
+        assert_eq!(quote_meta("team-a.b(c)"), r"team-a\.b\(c\)");
+    }
 
     #[test]
     fn rewrites_methods() {
