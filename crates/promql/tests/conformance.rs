@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use script::{Outcome, run_file};
 
 /// Float (non-native-histogram) evals known to pass; raise it as the engine improves.
-const FLOAT_PASS_FLOOR: usize = 0;
+/// The 14 float evals of start_timestamps.test that fail need start timestamps
+/// stored per sample, which the tsdb does not keep yet.
+const FLOAT_PASS_FLOOR: usize = 1274;
 
 #[test]
 fn promql_conformance() {
@@ -43,10 +45,8 @@ fn promql_conformance() {
                 t += 1;
                 if ok {
                     p += 1;
-                } else if verbose {
-                    if let Outcome::Fail(msg) = &r.outcome {
-                        println!("  FAIL {}:{}: {}\n        {}", name, r.line, r.expr, msg);
-                    }
+                } else if verbose && let Outcome::Fail(msg) = &r.outcome {
+                    println!("  FAIL {}:{}: {}\n        {}", name, r.line, r.expr, msg);
                 }
             }
         }

@@ -107,8 +107,11 @@ impl Evaluator<'_> {
             let Some(Expr::Str { val: label, .. }) = param.map(|p| p.unparen()) else {
                 return Err(QueryError::exec("count_values needs a string parameter"));
             };
-            if label.is_empty() {
-                return Err(QueryError::exec(format!("invalid label name {label:?}")));
+            if label.is_empty() || crate::parser::lexer::has_invalid_bytes(label) {
+                return Err(QueryError::exec(format!(
+                    "invalid label name {}",
+                    crate::parser::quote(label)
+                )));
             }
             let input = self.eval_vector(expr, grid)?;
             let mut grouping: Vec<String> = grouping.to_vec();
@@ -433,7 +436,7 @@ impl Evaluator<'_> {
                 );
             }
         } else {
-            if !(max >= 1.0) && !any_nan {
+            if max.partial_cmp(&1.0).is_none_or(|o| o.is_lt()) && !any_nan {
                 return Ok(IVal::Vector(Vec::new()));
             }
             if any_nan {

@@ -70,7 +70,7 @@ fn signature(l: &Labels, m: &VectorMatching) -> String {
         }
     } else {
         for lab in l.iter() {
-            if lab.name == "__name__" || m.labels.iter().any(|n| *n == lab.name) {
+            if lab.name == "__name__" || m.labels.contains(&lab.name) {
                 continue;
             }
             s.push_str(&lab.name);
@@ -86,7 +86,7 @@ fn signature(l: &Labels, m: &VectorMatching) -> String {
 fn match_labels(l: &Labels, m: &VectorMatching) -> Labels {
     let mut b = sightline_model::LabelsBuilder::new();
     for lab in l.iter() {
-        let listed = m.labels.iter().any(|n| *n == lab.name);
+        let listed = m.labels.contains(&lab.name);
         let keep = if m.on {
             listed
         } else {
@@ -110,7 +110,7 @@ fn result_labels(lhs: &Labels, rhs: &Labels, op: BinOp, m: &VectorMatching) -> L
         if m.on {
             let keep: Vec<String> = lhs
                 .iter()
-                .filter(|l| !m.labels.iter().any(|n| *n == l.name))
+                .filter(|l| !m.labels.contains(&l.name))
                 .map(|l| l.name.clone())
                 .collect();
             for n in keep {
@@ -251,11 +251,8 @@ impl Evaluator<'_> {
         // group_right: swap sides so the "one" side is always on the right.
         let swapped = m.card == Card::OneToMany;
         let (lhs, rhs) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
-        let (fill_l, fill_r) = if swapped {
-            (m.fill_rhs, m.fill_lhs)
-        } else {
-            (m.fill_lhs, m.fill_rhs)
-        };
+        // Prometheus applies the fill values to the sides as they are after the swap.
+        let (fill_l, fill_r) = (m.fill_lhs, m.fill_rhs);
         let n = grid.n;
         let count_present = |side: &[VSeries]| -> Vec<u32> {
             let mut c = vec![0u32; n];
@@ -303,22 +300,22 @@ impl Evaluator<'_> {
             for &ri in rs {
                 for (i, v) in rhs[ri].vals.iter().enumerate() {
                     if present(*v) {
-                        if let Some(prev) = r_at[i] {
-                            if lcount[i] > 0 || fill_l.is_some() {
-                                let one = if swapped { "left" } else { "right" };
-                                let ml = match_labels(&rhs[ri].labels, m);
-                                let (mut a, mut b) = (&rhs[prev].labels, &rhs[ri].labels);
-                                if a > b {
-                                    std::mem::swap(&mut a, &mut b);
-                                }
-                                return Err(QueryError::exec(format!(
-                                    "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                                    prom_labels_string(&ml),
-                                    one,
-                                    prom_labels_string(a),
-                                    prom_labels_string(b)
-                                )));
+                        if let Some(prev) = r_at[i]
+                            && (lcount[i] > 0 || fill_l.is_some())
+                        {
+                            let one = if swapped { "left" } else { "right" };
+                            let ml = match_labels(&rhs[ri].labels, m);
+                            let (mut a, mut b) = (&rhs[prev].labels, &rhs[ri].labels);
+                            if a > b {
+                                std::mem::swap(&mut a, &mut b);
                             }
+                            return Err(QueryError::exec(format!(
+                                "found duplicate series for the match group {} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                                prom_labels_string(&ml),
+                                one,
+                                prom_labels_string(a),
+                                prom_labels_string(b)
+                            )));
                         }
                         r_at[i] = Some(ri);
                     }
@@ -490,18 +487,15 @@ fn set_op(
             let rp = presence(&rhs);
             let mut out = Vec::new();
             for mut s in lhs {
-                match rp.get(&signature(&s.labels, m)) {
-                    Some(p) => {
-                        for (v, ok) in s.vals.iter_mut().zip(p) {
-                            if !ok {
-                                *v = absent();
-                            }
-                        }
-                        if !s.is_empty() {
-                            out.push(s);
+                if let Some(p) = rp.get(&signature(&s.labels, m)) {
+                    for (v, ok) in s.vals.iter_mut().zip(p) {
+                        if !ok {
+                            *v = absent();
                         }
                     }
-                    None => {}
+                    if !s.is_empty() {
+                        out.push(s);
+                    }
                 }
             }
             out

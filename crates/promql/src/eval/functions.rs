@@ -29,7 +29,7 @@ fn openmetrics_float(v: f64) -> String {
 }
 
 fn valid_label_name(s: &str) -> bool {
-    !s.is_empty()
+    !s.is_empty() && !crate::parser::lexer::has_invalid_bytes(s)
 }
 
 /// Natural ("version") ordering used by `sort_by_label`.
@@ -519,7 +519,8 @@ impl Evaluator<'_> {
         })?;
         if !valid_label_name(&dst) {
             return Err(QueryError::exec(format!(
-                "invalid destination label name in label_replace(): {dst}"
+                "invalid destination label name in label_replace(): {}",
+                crate::parser::quote(&dst).trim_matches('"')
             )));
         }
         let mut v = self.eval_vector(&args[0], grid)?;

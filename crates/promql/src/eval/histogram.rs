@@ -129,7 +129,13 @@ pub fn bucket_fraction(lower: f64, upper: f64, b: &mut Vec<Bucket>) -> f64 {
         let ub = x.upper;
         // No interpolation inside a bucket of infinite width: its observations
         // are all taken to lie below any value inside it.
-        let interp = |v: f64| if lb.is_infinite() { x.count } else { rank + (x.count - rank) * (v - lb) / (ub - lb) };
+        let interp = |v: f64| {
+            if lb.is_infinite() {
+                x.count
+            } else {
+                rank + (x.count - rank) * (v - lb) / (ub - lb)
+            }
+        };
         if !lower_set && lb >= lower {
             lower_rank = rank;
             lower_set = true;

@@ -21,7 +21,9 @@ fn time_chain(e: &Expr, out: &mut Vec<(Option<AtModifier>, Option<Expr>)>) -> bo
             out.push((vs.at, vs.offset.as_deref().cloned()));
             true
         }
-        Expr::Subquery { expr, at, offset, .. } => {
+        Expr::Subquery {
+            expr, at, offset, ..
+        } => {
             out.push((*at, offset.as_deref().cloned()));
             if time_chain(expr, out) {
                 return true;
@@ -66,9 +68,14 @@ impl Evaluator<'_> {
         }
         // Only positive name matchers define which info metrics a series may be
         // (a series is passed through untouched if it is one of them).
-        let has_positive = name_ms.iter().any(|m| matches!(m.op, MatchOp::Equal | MatchOp::Regex));
+        let has_positive = name_ms
+            .iter()
+            .any(|m| matches!(m.op, MatchOp::Equal | MatchOp::Regex));
         let is_info = |l: &Labels| {
-            has_positive && name_ms.iter().all(|m| m.matches(l.get("__name__").unwrap_or("")))
+            has_positive
+                && name_ms
+                    .iter()
+                    .all(|m| m.matches(l.get("__name__").unwrap_or("")))
         };
 
         // Reference time of the info lookup per step.
@@ -116,8 +123,14 @@ impl Evaluator<'_> {
         if !id_vals.is_empty() {
             let mut sel: Vec<Matcher> = Vec::new();
             for (name, vals) in &id_vals {
-                let re = vals.iter().map(|v| regex::escape(v)).collect::<Vec<_>>().join("|");
-                sel.push(Matcher::new(MatchOp::Regex, *name, re).map_err(|e| QueryError::exec(e.0))?);
+                let re = vals
+                    .iter()
+                    .map(|v| regex::escape(v))
+                    .collect::<Vec<_>>()
+                    .join("|");
+                sel.push(
+                    Matcher::new(MatchOp::Regex, *name, re).map_err(|e| QueryError::exec(e.0))?,
+                );
             }
             for ms in data_ms.values() {
                 sel.extend(ms.iter().cloned());
@@ -205,10 +218,10 @@ impl Evaluator<'_> {
                         if !data_ms.is_empty() && !data_ms.contains_key(&l.name) {
                             continue;
                         }
-                        if let Some(prev) = add.get(&l.name) {
-                            if prev != l.value {
-                                return Err(QueryError::exec(format!("conflicting label: {}", l.name)));
-                            }
+                        if let Some(prev) = add.get(&l.name)
+                            && prev != l.value
+                        {
+                            return Err(QueryError::exec(format!("conflicting label: {}", l.name)));
                         }
                         if s.labels.get(&l.name).is_some() {
                             continue;
@@ -232,7 +245,11 @@ impl Evaluator<'_> {
             }
             for l in order {
                 let vals = variants.remove(&l).unwrap();
-                out.push(VSeries { labels: l, drop_name: s.drop_name, vals });
+                out.push(VSeries {
+                    labels: l,
+                    drop_name: s.drop_name,
+                    vals,
+                });
             }
         }
         Ok(IVal::Vector(merge_same_labels(out)?))

@@ -503,15 +503,13 @@ impl Evaluator<'_> {
             let c = s.count();
             if c > 0 {
                 total += c;
-                if name == "rate" || name == "increase" {
-                    if let Some(mn) = labels.get("__name__") {
-                        if !["_total", "_sum", "_count", "_bucket"]
-                            .iter()
-                            .any(|suf| mn.ends_with(suf))
-                        {
-                            non_counter.push(mn.to_string());
-                        }
-                    }
+                if (name == "rate" || name == "increase")
+                    && let Some(mn) = labels.get("__name__")
+                    && !["_total", "_sum", "_count", "_bucket"]
+                        .iter()
+                        .any(|suf| mn.ends_with(suf))
+                {
+                    non_counter.push(mn.to_string());
                 }
                 out.push(s);
             }

@@ -392,16 +392,39 @@ fn lex_string(input: &str, i: usize) -> Result<(String, usize), ParseError> {
     Ok((v, j + 1 - i))
 }
 
+/// First of 256 private-use code points standing for invalid UTF-8 bytes.
+pub const INVALID_BYTE_BASE: u32 = 0xF700;
+
+/// Whether a string holds bytes that were not valid UTF-8 in the query.
+pub fn has_invalid_bytes(s: &str) -> bool {
+    s.chars()
+        .any(|c| (INVALID_BYTE_BASE..INVALID_BYTE_BASE + 256).contains(&(c as u32)))
+}
+
 /// Go `strconv.Unquote` escape handling for the body of a quoted string.
 pub fn unescape(s: &str, quote: char) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut bytes: Vec<u8> = Vec::new();
     let mut it = s.chars().peekable();
+    // Escaped bytes that are not valid UTF-8 are kept as private-use characters
+    // U+F700+byte so they can be printed back as `\xNN` and rejected as names.
     let flush = |bytes: &mut Vec<u8>, out: &mut String| -> Result<(), String> {
-        if !bytes.is_empty() {
-            out.push_str(&String::from_utf8_lossy(bytes));
-            bytes.clear();
+        let mut rest: &[u8] = bytes;
+        while !rest.is_empty() {
+            match std::str::from_utf8(rest) {
+                Ok(v) => {
+                    out.push_str(v);
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    out.push_str(std::str::from_utf8(good).unwrap());
+                    out.push(char::from_u32(INVALID_BYTE_BASE + bad[0] as u32).unwrap());
+                    rest = &bad[1..];
+                }
+            }
         }
+        bytes.clear();
         Ok(())
     };
     while let Some(c) = it.next() {

@@ -14,7 +14,7 @@ use sightline_model::{MatchOp, Matcher};
 pub use ast::*;
 use lexer::{Tok, Token};
 pub use lexer::{format_duration, parse_duration};
-pub use printer::format_float;
+pub use printer::{format_float, quote};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseError {
@@ -110,26 +110,24 @@ fn err<T>(pos: usize, msg: impl Into<String>) -> Result<T, ParseError> {
 
 impl Parser {
     fn peek(&self) -> &Tok {
-        &self.toks[self.i].tok
+        &self.toks[self.i.min(self.toks.len() - 1)].tok
     }
     fn peek_at(&self, n: usize) -> &Tok {
         &self.toks[(self.i + n).min(self.toks.len() - 1)].tok
     }
     fn start(&self) -> usize {
-        self.toks[self.i].start
+        self.toks[self.i.min(self.toks.len() - 1)].start
     }
     fn prev_end(&self) -> usize {
         if self.i == 0 {
             0
         } else {
-            self.toks[self.i - 1].end
+            self.toks[(self.i - 1).min(self.toks.len() - 1)].end
         }
     }
     fn next(&mut self) -> Token {
-        let t = self.toks[self.i].clone();
-        if self.i < self.toks.len() - 1 {
-            self.i += 1;
-        }
+        let t = self.toks[self.i.min(self.toks.len() - 1)].clone();
+        self.i += 1;
         t
     }
     fn unexpected(&self) -> ParseError {
@@ -280,13 +278,12 @@ impl Parser {
             }
             Tok::Ident(name) => {
                 let lower = name.to_ascii_lowercase();
-                if let Some(op) = AggOp::from_name(&name) {
-                    if *self.peek() == Tok::LParen
+                if let Some(op) = AggOp::from_name(&name)
+                    && (*self.peek() == Tok::LParen
                         || kw(self.peek(), "by")
-                        || kw(self.peek(), "without")
-                    {
-                        return self.aggregate(op, t.start);
-                    }
+                        || kw(self.peek(), "without"))
+                {
+                    return self.aggregate(op, t.start);
                 }
                 if *self.peek() == Tok::LParen {
                     if lower == "min_of" || lower == "max_of" {
@@ -480,7 +477,7 @@ impl Parser {
                     let t = self.next();
                     out.push(self.text_of(&t));
                 }
-                _ => return Err(self.unexpected_in(&format!("grouping opts, expected label"))),
+                _ => return Err(self.unexpected_in("grouping opts, expected label")),
             }
             match self.peek() {
                 Tok::Comma => {
@@ -626,13 +623,14 @@ impl Parser {
                     self.i -= 1;
                     return Err(self.unexpected_in("label matching, expected string"));
                 };
-                if lname == "__name__" && op == MatchOp::Equal {
-                    if let Some(prev) = &name {
-                        return err(
-                            t.start,
-                            format!("metric name must not be set twice: {prev:?} or {val:?}"),
-                        );
-                    }
+                if lname == "__name__"
+                    && op == MatchOp::Equal
+                    && let Some(prev) = &name
+                {
+                    return err(
+                        t.start,
+                        format!("metric name must not be set twice: {prev:?} or {val:?}"),
+                    );
                 }
                 let m = Matcher::new(op, lname, val).map_err(|e| ParseError::new(vt.start, e.0))?;
                 matchers.push(m);
@@ -990,7 +988,8 @@ impl Parser {
             explicit = true;
         }
         let _ = op_pos;
-        Ok((Some(m).filter(|_| explicit || true), return_bool))
+        let _ = explicit;
+        Ok((Some(m), return_bool))
     }
 }
 
@@ -998,8 +997,12 @@ fn check_duration_expr(e: &Expr) -> Result<(), String> {
     match e {
         Expr::Number { .. } => Ok(()),
         Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => check_duration_expr(expr),
-        Expr::Binary { op, lhs, rhs, .. }
-            if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow) =>
+        Expr::Binary {
+            op: BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow,
+            lhs,
+            rhs,
+            ..
+        } =>
         {
             check_duration_expr(lhs)?;
             check_duration_expr(rhs)

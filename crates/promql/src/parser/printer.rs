@@ -26,7 +26,7 @@ pub fn format_float(v: f64) -> String {
     } else {
         v.abs().log10().floor() as i32
     };
-    if exp < -4 || exp >= 21 {
+    if !(-4..21).contains(&exp) {
         let s = format!("{v:e}");
         // Rust prints `1e21`/`1.5e-7`; Go prints `1e+21`/`1.5e-07`.
         let (m, e) = s.split_once('e').unwrap();
@@ -46,7 +46,8 @@ pub fn format_float(v: f64) -> String {
     }
 }
 
-fn quote(s: &str) -> String {
+/// Go's `strconv.Quote`.
+pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -56,6 +57,11 @@ fn quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
+            c if (super::lexer::INVALID_BYTE_BASE..super::lexer::INVALID_BYTE_BASE + 256)
+                .contains(&(c as u32)) =>
+            {
+                let _ = write!(out, "\\x{:02x}", c as u32 - super::lexer::INVALID_BYTE_BASE);
+            }
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }

@@ -340,10 +340,10 @@ fn touches_histograms(e: &Expr, hist: &[Labels]) -> bool {
             Expr::Matrix { vs, .. } => Some(&vs.matchers),
             _ => None,
         };
-        if let Some(ms) = ms {
-            if hist.iter().any(|l| ms.iter().all(|m| m.matches_labels(l))) {
-                hit = true;
-            }
+        if let Some(ms) = ms
+            && hist.iter().any(|l| ms.iter().all(|m| m.matches_labels(l)))
+        {
+            hit = true;
         }
     });
     hit
@@ -445,15 +445,15 @@ fn check_fail(
         return match r {
             Ok(_) => Err("expected failure, query succeeded".into()),
             Err(e) => {
-                if let Some(m) = msg {
-                    if &e.msg != m {
-                        return Err(format!("expected error {m:?}, got {:?}", e.msg));
-                    }
+                if let Some(m) = msg
+                    && &e.msg != m
+                {
+                    return Err(format!("expected error {m:?}, got {:?}", e.msg));
                 }
-                if let Some(re) = re {
-                    if !Regex::new(re).unwrap().is_match(&e.msg) {
-                        return Err(format!("error {:?} does not match {re:?}", e.msg));
-                    }
+                if let Some(re) = re
+                    && !Regex::new(re).unwrap().is_match(&e.msg)
+                {
+                    return Err(format!("error {:?} does not match {re:?}", e.msg));
                 }
                 Ok(true)
             }
@@ -488,15 +488,11 @@ fn pin_at(e: &Expr, t: i64) -> Expr {
     let mut e = e.clone();
     fn go(e: &mut Expr, t: i64) {
         match e {
-            Expr::Vector(vs) => {
-                if vs.at.is_none() {
-                    vs.at = Some(AtModifier::Time(t));
-                }
+            Expr::Vector(vs) if vs.at.is_none() => {
+                vs.at = Some(AtModifier::Time(t));
             }
-            Expr::Matrix { vs, .. } => {
-                if vs.at.is_none() {
-                    vs.at = Some(AtModifier::Time(t));
-                }
+            Expr::Matrix { vs, .. } if vs.at.is_none() => {
+                vs.at = Some(AtModifier::Time(t));
             }
             Expr::Subquery { expr, at, .. } => {
                 // Selectors inside a pinned subquery stay relative to its steps.
@@ -547,13 +543,13 @@ fn instant_eval(
         check_annotations(ex, &r.warnings, &r.infos)?;
         check_instant_value(ex, &r.value)
     };
-    check_one(q, expr, at_t).map_err(|e| format!("{e}"))?;
+    check_one(q, expr, at_t).map_err(|e| e.to_string())?;
     let mut unsafe_fn = false;
     expr.walk(&mut |n| {
-        if let Expr::Call { func, .. } = n {
-            if UNSAFE_FOR_AT.contains(&func.name) {
-                unsafe_fn = true;
-            }
+        if let Expr::Call { func, .. } = n
+            && UNSAFE_FOR_AT.contains(&func.name)
+        {
+            unsafe_fn = true;
         }
     });
     let mut runs: Vec<(String, Expr)> = vec![(q.to_string(), expr.clone())];
@@ -602,12 +598,11 @@ fn instant_eval(
         if ex.ordered {
             continue;
         }
-        if ex.scalar.is_some() {
+        if let Some(want) = ex.scalar {
             let got = m
                 .first()
                 .and_then(|s| s.points.iter().find(|p| p.0 == at_t))
                 .map(|p| p.1);
-            let want = ex.scalar.unwrap();
             match got {
                 Some(g) if float_eq(want, g) => {}
                 g => return Err(format!("range-mode: expected scalar {want}, got {g:?}")),
