@@ -57,11 +57,19 @@ impl ApiState {
 
 /// The whole HTTP surface. `auth`, when set, guards everything but the health endpoints.
 pub fn router(state: Arc<ApiState>, auth: Option<Arc<BasicAuth>>) -> Router {
-    let guarded = Router::new()
+    router_with(state, auth, Router::new())
+}
+
+/// [`router`] plus routes owned by other crates (OTLP, Jaeger, Tempo), which
+/// come with their state applied and sit behind the same auth.
+pub fn router_with(state: Arc<ApiState>, auth: Option<Arc<BasicAuth>>, extra: Router) -> Router {
+    let guarded: Router<Arc<ApiState>> = Router::new()
         .route("/metrics", get(self_metrics::handler))
         .route("/-/reload", post(health::reload).put(health::reload))
         .route("/api/v1/write", post(remote_write::handler))
         .layer(DefaultBodyLimit::max(state.max_write_bytes));
+    // `extra` already has its state; `with_state(())` only retypes it to merge here.
+    let guarded: Router<Arc<ApiState>> = guarded.merge(extra.with_state(()));
     let guarded = match auth {
         Some(a) => guarded.layer(axum::middleware::from_fn_with_state(a, auth::require)),
         None => guarded,

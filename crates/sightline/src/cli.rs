@@ -61,6 +61,15 @@ pub struct RunArgs {
     /// Address for the OTLP HTTP receiver.
     #[arg(long = "otlp.http.listen-address", default_value = "0.0.0.0:4318")]
     pub otlp_http_listen: String,
+    /// How long to retain traces (Prometheus duration, e.g. 7d).
+    #[arg(long = "storage.traces.retention.time", default_value = "7d")]
+    pub traces_retention_time: String,
+    /// Maximum bytes of trace segments to retain (e.g. 10GB); 0 means no limit.
+    #[arg(long = "storage.traces.retention.size", default_value = "0")]
+    pub traces_retention_size: String,
+    /// How often span metrics and service-graph metrics are written into the TSDB.
+    #[arg(long = "traces.span-metrics.flush-interval", default_value = "15s")]
+    pub span_metrics_flush: String,
     /// Log level: debug, info, warn, error.
     #[arg(long = "log.level", default_value = "info")]
     pub log_level: String,

@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod run;
 mod serve;
+mod tracing_pipeline;
 mod tsdb_cmd;
 
 use std::process::ExitCode;

@@ -150,7 +150,8 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
         }));
     }
     let state = Arc::new(state);
-    let app = sightline_api::router(state.clone(), auth);
+    let traces = crate::tracing_pipeline::start(&args, db.clone()).await?;
+    let app = sightline_api::router_with(state.clone(), auth, traces.routes.clone());
 
     let stop = Arc::new(AtomicBool::new(false));
     let maintenance = {
@@ -189,6 +190,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
 
     state.ready.store(false, Ordering::Relaxed);
     scrapes.stop().await;
+    traces.shutdown().await;
     stop.store(true, Ordering::Relaxed);
     let _ = maintenance.join();
     db.close().map_err(|e| e.to_string())?;

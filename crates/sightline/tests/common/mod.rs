@@ -19,6 +19,8 @@ pub struct Server {
     pub port: u16,
     pub data: PathBuf,
     pub log: PathBuf,
+    pub otlp_grpc_port: u16,
+    pub otlp_http_port: u16,
 }
 
 impl Server {
@@ -30,12 +32,13 @@ impl Server {
     pub fn start_scheme(data: &Path, extra: &[&str], scheme: &str) -> Server {
         let port = free_port();
         let log = data.with_extension(format!("{port}.log"));
+        let (otlp_grpc_port, otlp_http_port) = (free_port(), free_port());
         let mut args = vec![
             "run".to_string(),
             format!("--web.listen-address=127.0.0.1:{port}"),
             format!("--storage.path={}", data.display()),
-            format!("--otlp.grpc.listen-address=127.0.0.1:{}", free_port()),
-            format!("--otlp.http.listen-address=127.0.0.1:{}", free_port()),
+            format!("--otlp.grpc.listen-address=127.0.0.1:{otlp_grpc_port}"),
+            format!("--otlp.http.listen-address=127.0.0.1:{otlp_http_port}"),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let child = Command::new(env!("CARGO_BIN_EXE_sightline"))
@@ -49,6 +52,8 @@ impl Server {
             port,
             data: data.to_path_buf(),
             log,
+            otlp_grpc_port,
+            otlp_http_port,
         };
         s.wait_ready(scheme);
         s
