@@ -91,6 +91,8 @@ impl Alertmanager {
     /// Loads persisted state, applies `config` and starts the background tasks.
     /// Must be called inside a tokio runtime.
     pub fn start(config: Config, opts: Options) -> Result<Alertmanager, String> {
+        // HTTP clients use rustls; pin its crypto provider (no-op if already set).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         if let Some(d) = &opts.data_dir {
             std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
         }
