@@ -6,6 +6,7 @@ mod auth;
 mod health;
 mod remote_write;
 mod self_metrics;
+mod targets;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -30,6 +31,8 @@ pub struct ApiState {
     pub max_write_bytes: usize,
     /// Remote-write requests processed at once; more are answered 503 (retried by senders).
     pub write_permits: tokio::sync::Semaphore,
+    /// Scrape targets and their metadata for `/api/v1/targets` & co (None: no scraping).
+    pub scrapes: Option<sightline_scrape::ScrapeManager>,
 }
 
 impl ApiState {
@@ -51,6 +54,7 @@ impl ApiState {
             reload: None,
             max_write_bytes: 64 << 20,
             write_permits: tokio::sync::Semaphore::new(64),
+            scrapes: None,
         }
     }
 }
@@ -67,6 +71,10 @@ pub fn router_with(state: Arc<ApiState>, auth: Option<Arc<BasicAuth>>, extra: Ro
         .route("/metrics", get(self_metrics::handler))
         .route("/-/reload", post(health::reload).put(health::reload))
         .route("/api/v1/write", post(remote_write::handler))
+        .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/targets/metadata", get(targets::targets_metadata))
+        .route("/api/v1/metadata", get(targets::metadata))
+        .route("/api/v1/scrape_pools", get(targets::scrape_pools))
         .layer(DefaultBodyLimit::max(state.max_write_bytes));
     // `extra` already has its state; `with_state(())` only retypes it to merge here.
     let guarded: Router<Arc<ApiState>> = guarded.merge(extra.with_state(()));

@@ -131,6 +131,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     scrapes.apply(&cfg);
 
     let mut state = ApiState::new(db.clone(), metrics.clone());
+    state.scrapes = Some(scrapes.clone());
     {
         let config_file = args.config_file.clone();
         let scrapes = scrapes.clone();
