@@ -27,6 +27,17 @@ pub fn check(c: CheckCommand) -> ExitCode {
                 }
             }
         }
+        CheckCommand::AlertmanagerConfig { files } => {
+            for f in files {
+                match sightline_alertmanager::config::load_file(&f) {
+                    Ok(cfg) => println!("{}: SUCCESS: {} receivers, {} inhibit rules, {} templates", f.display(), cfg.receivers.len(), cfg.inhibit_rules.len(), cfg.templates.len()),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        failed = true;
+                    }
+                }
+            }
+        }
         CheckCommand::WebConfig { files } => {
             for f in files {
                 match sightline_config::load_web_config(&f) {

@@ -23,6 +23,34 @@ pub enum Command {
     /// Work with TSDB directories.
     #[command(subcommand)]
     Tsdb(TsdbCommand),
+    /// Alertmanager tools (as amtool's).
+    #[command(subcommand)]
+    Alertmanager(AlertmanagerCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AlertmanagerCommand {
+    /// Routing tree tools.
+    #[command(subcommand)]
+    Routes(RoutesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoutesCommand {
+    /// Print the receivers an alert with the given labels is routed to (as `amtool config routes test`).
+    Test {
+        /// Alertmanager configuration file.
+        #[arg(long = "config.file", default_value = "alertmanager.yml")]
+        config_file: PathBuf,
+        /// Comma-separated receivers expected; exit 1 when they differ.
+        #[arg(long = "verify.receivers")]
+        verify_receivers: Option<String>,
+        /// Also print the routing tree.
+        #[arg(long)]
+        tree: bool,
+        /// Alert labels as label=value.
+        labels: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -55,6 +83,9 @@ pub struct RunArgs {
     /// Alertmanager configuration file for the built-in Alertmanager.
     #[arg(long = "alertmanager.config.file")]
     pub alertmanager_config: Option<PathBuf>,
+    /// URL under which Sightline is reached (used in notification links).
+    #[arg(long = "web.external-url")]
+    pub web_external_url: Option<String>,
     /// Address for the OTLP gRPC receiver.
     #[arg(long = "otlp.grpc.listen-address", default_value = "0.0.0.0:4317")]
     pub otlp_grpc_listen: String,
@@ -84,6 +115,8 @@ pub enum CheckCommand {
     Config { files: Vec<PathBuf> },
     /// Validate an exporter-toolkit web config file.
     WebConfig { files: Vec<PathBuf> },
+    /// Validate an alertmanager.yml; prints `file:line: field: problem` and exits 1 on error.
+    AlertmanagerConfig { files: Vec<PathBuf> },
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,6 +1,8 @@
 //! The `sightline` binary: parses the command line and hands off to the
 //! subcommand. All behaviour lives in the library crates; this only wires them.
 
+mod alerting;
+mod am_cmd;
 mod check;
 mod cli;
 mod run;
@@ -18,5 +20,6 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => run::run(*args),
         cli::Command::Check(c) => check::check(c),
         cli::Command::Tsdb(c) => tsdb_cmd::tsdb(c),
+        cli::Command::Alertmanager(c) => am_cmd::run(c),
     }
 }

@@ -129,13 +129,16 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
         scrapes.set_config_dir(dir);
     }
     scrapes.apply(&cfg);
+    let (am, am_routes) = crate::alerting::start(&args)?;
 
     let mut state = ApiState::new(db.clone(), metrics.clone());
     state.scrapes = Some(scrapes.clone());
     {
         let config_file = args.config_file.clone();
         let scrapes = scrapes.clone();
+        let (am, am_file) = (am.clone(), args.alertmanager_config.clone());
         state.reload = Some(Arc::new(move || {
+            crate::alerting::reload(&am, am_file.as_deref())?;
             let Some(p) = &config_file else { return Ok(()) };
             match sightline_config::load_file(p) {
                 Ok(cfg) => {
@@ -152,7 +155,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     }
     let state = Arc::new(state);
     let traces = crate::tracing_pipeline::start(&args, db.clone()).await?;
-    let app = sightline_api::router_with(state.clone(), auth, traces.routes.clone());
+    let app = sightline_api::router_with(state.clone(), auth, traces.routes.clone().merge(am_routes));
 
     let stop = Arc::new(AtomicBool::new(false));
     let maintenance = {
@@ -191,6 +194,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
 
     state.ready.store(false, Ordering::Relaxed);
     scrapes.stop().await;
+    am.shutdown();
     traces.shutdown().await;
     stop.store(true, Ordering::Relaxed);
     let _ = maintenance.join();
