@@ -4,6 +4,7 @@
 
 mod auth;
 mod health;
+mod prom;
 mod remote_write;
 mod self_metrics;
 mod targets;
@@ -17,6 +18,7 @@ use axum::routing::{get, post};
 use sightline_tsdb::Db;
 
 pub use auth::BasicAuth;
+pub use prom::PromSettings;
 pub use self_metrics::SelfMetrics;
 
 /// Called by `POST /-/reload`; returns the error text when the new config is refused.
@@ -33,6 +35,8 @@ pub struct ApiState {
     pub write_permits: tokio::sync::Semaphore,
     /// Scrape targets and their metadata for `/api/v1/targets` & co (None: no scraping).
     pub scrapes: Option<sightline_scrape::ScrapeManager>,
+    /// Engine settings and running config for the Prometheus query API.
+    pub prom: PromSettings,
 }
 
 impl ApiState {
@@ -55,6 +59,7 @@ impl ApiState {
             max_write_bytes: 64 << 20,
             write_permits: tokio::sync::Semaphore::new(64),
             scrapes: None,
+            prom: PromSettings::default(),
         }
     }
 }
@@ -71,6 +76,7 @@ pub fn router_with(state: Arc<ApiState>, auth: Option<Arc<BasicAuth>>, extra: Ro
         .route("/metrics", get(self_metrics::handler))
         .route("/-/reload", post(health::reload).put(health::reload))
         .route("/api/v1/write", post(remote_write::handler))
+        .merge(prom::routes())
         .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/targets/metadata", get(targets::targets_metadata))
         .route("/api/v1/metadata", get(targets::metadata))

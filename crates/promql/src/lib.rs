@@ -12,5 +12,5 @@
 pub mod eval;
 pub mod parser;
 
-pub use eval::{Engine, EngineOptions, QueryError, QueryResult, Value};
+pub use eval::{Engine, EngineOptions, ErrorKind, QueryError, QueryResult, Value, format_value};
 pub use parser::{ParseError, parse};

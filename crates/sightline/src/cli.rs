@@ -101,6 +101,15 @@ pub struct RunArgs {
     /// How often span metrics and service-graph metrics are written into the TSDB.
     #[arg(long = "traces.span-metrics.flush-interval", default_value = "15s")]
     pub span_metrics_flush: String,
+    /// How far back PromQL looks for the latest sample of a series.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    pub query_lookback_delta: String,
+    /// Most samples a single query may hold in memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub query_max_samples: usize,
+    /// Longest a query may run before it is aborted.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    pub query_timeout: String,
     /// Log level: debug, info, warn, error.
     #[arg(long = "log.level", default_value = "info")]
     pub log_level: String,

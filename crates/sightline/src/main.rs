@@ -5,6 +5,7 @@ mod alerting;
 mod am_cmd;
 mod check;
 mod cli;
+mod prom_api;
 mod run;
 mod serve;
 mod tracing_pipeline;

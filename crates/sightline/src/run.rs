@@ -133,7 +133,9 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
 
     let mut state = ApiState::new(db.clone(), metrics.clone());
     state.scrapes = Some(scrapes.clone());
+    crate::prom_api::configure(&mut state.prom, &args, &cfg)?;
     {
+        let prom = crate::prom_api::ReloadView::of(&state.prom);
         let config_file = args.config_file.clone();
         let scrapes = scrapes.clone();
         let (am, am_file) = (am.clone(), args.alertmanager_config.clone());
@@ -143,10 +145,12 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
             match sightline_config::load_file(p) {
                 Ok(cfg) => {
                     scrapes.apply(&cfg);
+                    prom.applied(&cfg);
                     tracing::info!(file = %p.display(), "configuration reloaded");
                     Ok(())
                 }
                 Err(e) => {
+                    prom.failed();
                     tracing::error!(error = %e, "configuration reload failed; keeping the running configuration");
                     Err(e.to_string())
                 }
@@ -155,7 +159,8 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     }
     let state = Arc::new(state);
     let traces = crate::tracing_pipeline::start(&args, db.clone()).await?;
-    let app = sightline_api::router_with(state.clone(), auth, traces.routes.clone().merge(am_routes));
+    let app =
+        sightline_api::router_with(state.clone(), auth, traces.routes.clone().merge(am_routes));
 
     let stop = Arc::new(AtomicBool::new(false));
     let maintenance = {

@@ -1,0 +1,96 @@
+//! The Prometheus HTTP API (`/api/v1/query` & co, `/federate`), evaluated by
+//! the `sightline-promql` engine over the tsdb.
+
+mod federate;
+mod meta;
+mod params;
+mod query;
+mod response;
+mod status;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64};
+
+use axum::Router;
+use axum::routing::{get, post};
+use parking_lot::RwLock;
+use sightline_promql::{Engine, EngineOptions};
+
+use crate::ApiState;
+
+/// What the Prometheus API needs beyond storage: engine settings and the
+/// running configuration as shown by `/api/v1/status/*`.
+pub struct PromSettings {
+    pub engine: Engine,
+    /// The running configuration as YAML, secrets shown as `<secret>`; the
+    /// reload hook replaces it.
+    pub config_yaml: Arc<RwLock<String>>,
+    /// External labels of the running configuration (added by `/federate`).
+    pub external_labels: Arc<RwLock<Vec<(String, String)>>>,
+    /// Command-line flags as `/api/v1/status/flags` lists them.
+    pub flags: RwLock<Vec<(String, String)>>,
+    pub start_time_ms: i64,
+    pub last_config_time_ms: Arc<AtomicI64>,
+    pub last_reload_ok: Arc<AtomicBool>,
+}
+
+impl Default for PromSettings {
+    fn default() -> Self {
+        let now = params::now_ms();
+        PromSettings {
+            engine: Engine::new(EngineOptions::default()),
+            config_yaml: Arc::new(RwLock::new(String::new())),
+            external_labels: Arc::new(RwLock::new(Vec::new())),
+            flags: RwLock::new(Vec::new()),
+            start_time_ms: now,
+            last_config_time_ms: Arc::new(AtomicI64::new(now)),
+            last_reload_ok: Arc::new(AtomicBool::new(true)),
+        }
+    }
+}
+
+/// Routes of the Prometheus API (registered behind auth by [`crate::router`]).
+pub fn routes() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route("/api/v1/query", get(query::query).post(query::query))
+        .route(
+            "/api/v1/query_range",
+            get(query::query_range).post(query::query_range),
+        )
+        .route(
+            "/api/v1/format_query",
+            get(query::format_query).post(query::format_query),
+        )
+        .route(
+            "/api/v1/parse_query",
+            get(query::parse_query).post(query::parse_query),
+        )
+        .route("/api/v1/series", get(meta::series).post(meta::series))
+        .route("/api/v1/labels", get(meta::labels).post(meta::labels))
+        .route("/api/v1/label/{name}/values", get(meta::label_values))
+        .route(
+            "/api/v1/query_exemplars",
+            get(meta::query_exemplars).post(meta::query_exemplars),
+        )
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/config", get(status::config))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/status/tsdb", get(status::tsdb))
+        .route(
+            "/api/v1/admin/tsdb/delete_series",
+            post(admin_disabled).put(admin_disabled),
+        )
+        .route(
+            "/api/v1/admin/tsdb/clean_tombstones",
+            post(admin_disabled).put(admin_disabled),
+        )
+        .route("/federate", get(federate::federate))
+}
+
+/// Deleting series needs tombstones in the tsdb, which it does not have yet;
+/// answered as Prometheus does without `--web.enable-admin-api`.
+async fn admin_disabled() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    response::ApiError::unavailable("admin APIs disabled").into_response()
+}

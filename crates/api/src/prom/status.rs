@@ -1,0 +1,179 @@
+//! `/api/v1/status/*`: build info, running config, flags, runtime and TSDB stats.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sightline_model::Matcher;
+use sightline_tsdb::{Queryable, SelectHints};
+
+use super::response::{ApiError, success};
+use crate::ApiState;
+
+fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+pub async fn buildinfo() -> Response {
+    success(&json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": "",
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    }))
+}
+
+pub async fn config(State(st): State<Arc<ApiState>>) -> Response {
+    let yaml = st.prom.config_yaml.read().clone();
+    success(&json!({ "yaml": yaml }))
+}
+
+pub async fn flags(State(st): State<Arc<ApiState>>) -> Response {
+    let flags: serde_json::Map<String, serde_json::Value> = st
+        .prom
+        .flags
+        .read()
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    success(&serde_json::Value::Object(flags))
+}
+
+pub async fn runtimeinfo(State(st): State<Arc<ApiState>>) -> Response {
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let retention = st
+        .prom
+        .flags
+        .read()
+        .iter()
+        .find(|(k, _)| k == "storage.tsdb.retention.time")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    success(&json!({
+        "startTime": rfc3339(st.prom.start_time_ms),
+        "CWD": cwd,
+        "reloadConfigSuccess": st.prom.last_reload_ok.load(std::sync::atomic::Ordering::Relaxed),
+        "lastConfigTime": rfc3339(st.prom.last_config_time_ms.load(std::sync::atomic::Ordering::Relaxed)),
+        "corruptionCount": 0,
+        "goroutineCount": 0,
+        "GOMAXPROCS": threads,
+        "GOMEMLIMIT": 0,
+        "GOGC": "",
+        "GODEBUG": "",
+        "storageRetention": retention,
+    }))
+}
+
+/// Head cardinality statistics, computed from the label index.
+pub async fn tsdb(State(st): State<Arc<ApiState>>) -> Response {
+    let res = tokio::task::spawn_blocking(move || {
+        let (mint, maxt) = (st.db.min_time(), st.db.max_time());
+        let q = st
+            .db
+            .querier(i64::MIN / 2, i64::MAX / 2)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let all = Matcher::new(sightline_model::MatchOp::Regex, "__name__", ".+").unwrap();
+        let series = q
+            .select(
+                &[all],
+                &SelectHints {
+                    series_only: true,
+                    limit: 0,
+                },
+            )
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut by_name: HashMap<String, u64> = HashMap::new();
+        let mut values_by_label: HashMap<String, std::collections::HashSet<String>> =
+            HashMap::new();
+        let mut bytes_by_label: HashMap<String, u64> = HashMap::new();
+        let mut by_pair: HashMap<String, u64> = HashMap::new();
+        for s in &series {
+            if let Some(n) = s.labels.get("__name__") {
+                *by_name.entry(n.to_string()).or_default() += 1;
+            }
+            for l in s.labels.iter() {
+                if values_by_label
+                    .entry(l.name.clone())
+                    .or_default()
+                    .insert(l.value.clone())
+                {
+                    *bytes_by_label.entry(l.name.clone()).or_default() += l.value.len() as u64;
+                }
+                *by_pair
+                    .entry(format!("{}={}", l.name, l.value))
+                    .or_default() += 1;
+            }
+        }
+        let top = |m: HashMap<String, u64>| -> Vec<serde_json::Value> {
+            let mut v: Vec<(String, u64)> = m.into_iter().collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(10);
+            v.into_iter()
+                .map(|(name, value)| json!({"name": name, "value": value}))
+                .collect()
+        };
+        let pairs: usize = values_by_label.values().map(|v| v.len()).sum();
+        let value_counts: HashMap<String, u64> = values_by_label
+            .into_iter()
+            .map(|(k, v)| (k, v.len() as u64))
+            .collect();
+        Ok::<_, ApiError>(json!({
+            "headStats": {
+                "numSeries": st.db.head().num_series(),
+                "numLabelPairs": pairs,
+                "chunkCount": 0,
+                "minTime": mint,
+                "maxTime": maxt,
+            },
+            "seriesCountByMetricName": top(by_name),
+            "labelValueCountByLabelName": top(value_counts),
+            "memoryInBytesByLabelName": top(bytes_by_label),
+            "seriesCountByLabelValuePair": top(by_pair),
+        }))
+    })
+    .await;
+    match res {
+        Ok(Ok(v)) => success(&v),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(
+            super::rfc3339(1_435_781_451_781),
+            "2015-07-01T20:10:51.781Z"
+        );
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+    }
+}
