@@ -342,7 +342,7 @@ impl Alertmanager {
                         );
                     }
                 }
-                if tick % 6 == 0 {
+                if tick.is_multiple_of(6) {
                     am.runtime().dispatcher.maintenance();
                 }
                 if last_gc.elapsed() >= gc_interval {

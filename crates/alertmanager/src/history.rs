@@ -137,14 +137,14 @@ impl History {
 
     pub fn record(&self, e: Event) {
         let mut g = self.inner.lock();
-        if let Some((path, f, size)) = &mut g.file {
-            if let Ok(mut line) = serde_json::to_vec(&e) {
-                line.push(b'\n');
-                if let Err(err) = f.write_all(&line) {
-                    tracing::warn!(error = %err, path = %path.display(), "writing alert history");
-                }
-                *size += line.len() as u64;
+        if let Some((path, f, size)) = &mut g.file
+            && let Ok(mut line) = serde_json::to_vec(&e)
+        {
+            line.push(b'\n');
+            if let Err(err) = f.write_all(&line) {
+                tracing::warn!(error = %err, path = %path.display(), "writing alert history");
             }
+            *size += line.len() as u64;
         }
         g.events.push_back(e);
         if g.events.len() > KEEP {

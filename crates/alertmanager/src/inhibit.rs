@@ -17,8 +17,9 @@ pub struct Rule {
     source: Matchers,
     target: Matchers,
     equal: Vec<String>,
-    /// Source-side alerts by fingerprint.
-    cache: RwLock<HashMap<u64, Alert>>,
+    /// Source-side alerts by their `equal` label values, then fingerprint:
+    /// a lookup only visits sources that can inhibit the target.
+    cache: RwLock<HashMap<Vec<String>, HashMap<u64, Alert>>>,
 }
 
 fn side(
@@ -39,6 +40,15 @@ fn side(
         out.extend(parse_matchers(s).unwrap_or_default());
     }
     Matchers(out)
+}
+
+impl Rule {
+    fn equal_key(&self, labels: &LabelSet) -> Vec<String> {
+        self.equal
+            .iter()
+            .map(|n| labels.get(n).cloned().unwrap_or_default())
+            .collect()
+    }
 }
 
 pub struct Inhibitor {
@@ -63,7 +73,11 @@ impl Inhibitor {
     pub fn observe(&self, a: &Alert) {
         for r in &self.rules {
             if r.source.matches(&a.labels) {
-                r.cache.write().insert(a.fingerprint(), a.clone());
+                r.cache
+                    .write()
+                    .entry(r.equal_key(&a.labels))
+                    .or_default()
+                    .insert(a.fingerprint(), a.clone());
             }
         }
     }
@@ -71,7 +85,11 @@ impl Inhibitor {
     /// Forgets alerts deleted from the store.
     pub fn forget(&self, fp: u64) {
         for r in &self.rules {
-            r.cache.write().remove(&fp);
+            let mut c = r.cache.write();
+            c.retain(|_, m| {
+                m.remove(&fp);
+                !m.is_empty()
+            });
         }
     }
 
@@ -86,15 +104,12 @@ impl Inhibitor {
             // also match both sides (no self-inhibition).
             let two_sided = r.source.matches(labels);
             let cache = r.cache.read();
-            for (sfp, s) in cache.iter() {
-                if s.resolved_at(now) {
-                    continue;
-                }
-                let eq = r.equal.iter().all(|n| {
-                    s.labels.get(n).map(String::as_str).unwrap_or("")
-                        == labels.get(n).map(String::as_str).unwrap_or("")
-                });
-                if !eq || (two_sided && r.target.matches(&s.labels)) {
+            // Missing `equal` labels are "" on both sides, so they are equal.
+            let Some(candidates) = cache.get(&r.equal_key(labels)) else {
+                continue;
+            };
+            for (sfp, s) in candidates.iter() {
+                if s.resolved_at(now) || (two_sided && r.target.matches(&s.labels)) {
                     continue;
                 }
                 if *sfp == fp && two_sided {

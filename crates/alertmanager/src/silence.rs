@@ -123,10 +123,23 @@ pub enum SetError {
     Invalid(String),
 }
 
+/// A stored silence with its matchers compiled once.
+struct Entry {
+    sil: Silence,
+    matchers: Vec<Matcher>,
+}
+
+impl Entry {
+    fn new(sil: Silence) -> Entry {
+        let matchers = sil.compiled();
+        Entry { sil, matchers }
+    }
+}
+
 /// All silences, including expired ones still within retention.
 #[derive(Default)]
 pub struct Silences {
-    map: RwLock<HashMap<String, Silence>>,
+    map: RwLock<HashMap<String, Entry>>,
 }
 
 /// A random version-4 UUID, as Alertmanager uses for silence IDs.
@@ -148,16 +161,20 @@ pub fn new_uuid() -> String {
 impl Silences {
     pub fn from_list(list: Vec<Silence>) -> Silences {
         Silences {
-            map: RwLock::new(list.into_iter().map(|s| (s.id.clone(), s)).collect()),
+            map: RwLock::new(
+                list.into_iter()
+                    .map(|s| (s.id.clone(), Entry::new(s)))
+                    .collect(),
+            ),
         }
     }
 
     pub fn list(&self) -> Vec<Silence> {
-        self.map.read().values().cloned().collect()
+        self.map.read().values().map(|e| e.sil.clone()).collect()
     }
 
     pub fn get(&self, id: &str) -> Option<Silence> {
-        self.map.read().get(id).cloned()
+        self.map.read().get(id).map(|e| e.sil.clone())
     }
 
     /// Creates or updates a silence; returns its (possibly new) id.
@@ -166,15 +183,19 @@ impl Silences {
         let prev = if sil.id.is_empty() {
             None
         } else {
-            Some(map.get(&sil.id).cloned().ok_or(SetError::NotFound)?)
+            Some(
+                map.get(&sil.id)
+                    .map(|e| e.sil.clone())
+                    .ok_or(SetError::NotFound)?,
+            )
         };
         sil.updated_at = now;
-        if let Some(prev) = &prev {
-            if can_update(prev, &sil, now) {
-                sil.validate().map_err(SetError::Invalid)?;
-                map.insert(sil.id.clone(), sil.clone());
-                return Ok(sil.id);
-            }
+        if let Some(prev) = &prev
+            && can_update(prev, &sil, now)
+        {
+            sil.validate().map_err(SetError::Invalid)?;
+            map.insert(sil.id.clone(), Entry::new(sil.clone()));
+            return Ok(sil.id);
         }
         sil.id = new_uuid();
         if sil.starts_at < now {
@@ -185,17 +206,17 @@ impl Silences {
         if let Some(prev) = prev
             && let Some(old) = map.get_mut(&prev.id)
         {
-            expire_in_place(old, now);
+            expire_in_place(&mut old.sil, now);
         }
-        map.insert(sil.id.clone(), sil.clone());
+        map.insert(sil.id.clone(), Entry::new(sil.clone()));
         Ok(sil.id)
     }
 
     /// Expires a silence now; already expired ones are left alone.
     pub fn expire(&self, id: &str, now: Ts) -> Result<(), SetError> {
         let mut map = self.map.write();
-        let s = map.get_mut(id).ok_or(SetError::NotFound)?;
-        expire_in_place(s, now);
+        let e = map.get_mut(id).ok_or(SetError::NotFound)?;
+        expire_in_place(&mut e.sil, now);
         Ok(())
     }
 
@@ -204,8 +225,12 @@ impl Silences {
         let map = self.map.read();
         let mut ids: Vec<String> = map
             .values()
-            .filter(|s| s.state(now) == SilenceState::Active && s.matches(labels))
-            .map(|s| s.id.clone())
+            .filter(|e| {
+                e.sil.state(now) == SilenceState::Active
+                    && !e.matchers.is_empty()
+                    && e.matchers.iter().all(|m| m.matches_labels(labels))
+            })
+            .map(|e| e.sil.id.clone())
             .collect();
         ids.sort();
         ids
@@ -215,7 +240,7 @@ impl Silences {
     pub fn gc(&self, now: Ts, retention: std::time::Duration) -> usize {
         let mut map = self.map.write();
         let before = map.len();
-        map.retain(|_, s| s.ends_at.add(retention) > now);
+        map.retain(|_, e| e.sil.ends_at.add(retention) > now);
         before - map.len()
     }
 }

@@ -34,7 +34,8 @@ impl Ts {
         self.0 == i64::MIN
     }
 
-    /// `self + d`, saturating; the zero time stays zero.
+    /// `self + d`, saturating; the zero time stays zero (not `ops::Add`'s semantics).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, d: std::time::Duration) -> Ts {
         if self.is_zero() {
             return self;
@@ -44,6 +45,7 @@ impl Ts {
             .saturating_add(d.as_nanos().min(i64::MAX as u128) as i64))
     }
 
+    #[allow(clippy::should_implement_trait)]
     pub fn sub(self, d: std::time::Duration) -> Ts {
         if self.is_zero() {
             return self;

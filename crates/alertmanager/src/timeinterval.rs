@@ -177,10 +177,13 @@ impl Location {
     }
 }
 
+/// Transitions, the initial offset, and where the data block ended.
+type Parsed = (Vec<(i64, i64)>, i64, usize);
+
 /// Reads a TZif file (version 2+ 64-bit section when present).
 fn load_zone(path: &str) -> Option<Location> {
     let data = std::fs::read(path).ok()?;
-    let parse = |d: &[u8], wide: bool| -> Option<(Vec<(i64, i64)>, i64, usize)> {
+    let parse = |d: &[u8], wide: bool| -> Option<Parsed> {
         if d.len() < 44 || &d[0..4] != b"TZif" {
             return None;
         }
@@ -304,11 +307,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs() {
-        let mut s = TimeIntervalSpec::default();
-        s.times = vec![TimeRangeConfig {
-            start_time: "9:00".into(),
-            end_time: "10:00".into(),
-        }];
+        let s = TimeIntervalSpec {
+            times: vec![TimeRangeConfig {
+                start_time: "9:00".into(),
+                end_time: "10:00".into(),
+            }],
+            ..Default::default()
+        };
         assert!(
             TimeInterval::parse(&TimeIntervalConfig {
                 name: "x".into(),
@@ -316,8 +321,10 @@ mod tests {
             })
             .is_err()
         );
-        let mut s = TimeIntervalSpec::default();
-        s.weekdays = vec!["friday:monday".into()];
+        let s = TimeIntervalSpec {
+            weekdays: vec!["friday:monday".into()],
+            ..Default::default()
+        };
         assert!(
             TimeInterval::parse(&TimeIntervalConfig {
                 name: "x".into(),

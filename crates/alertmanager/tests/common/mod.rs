@@ -154,9 +154,12 @@ pub async fn get_json(url: &str) -> serde_json::Value {
 
 /// A one-connection-at-a-time SMTP server accepting any mail; returns the
 /// received (commands, DATA) pairs.
+/// Received mails: (SMTP commands, DATA).
+pub type Mails = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
 pub struct SmtpSink {
     pub addr: String,
-    pub mails: Arc<Mutex<Vec<(Vec<String>, String)>>>,
+    pub mails: Mails,
 }
 
 impl SmtpSink {
@@ -164,7 +167,7 @@ impl SmtpSink {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let mails: Arc<Mutex<Vec<(Vec<String>, String)>>> = Arc::default();
+        let mails: Mails = Arc::default();
         let m = mails.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
