@@ -7,6 +7,9 @@ mod jaeger_model;
 mod jaeger_v1;
 mod jaeger_v3;
 pub mod params;
+mod spm;
+mod tempo;
+pub mod traceql;
 
 use std::sync::Arc;
 
@@ -63,5 +66,21 @@ pub fn router(api: Arc<TraceApi>) -> Router {
         .route("/jaeger/api/v3/operations", get(jaeger_v3::operations))
         .route("/jaeger/api/v3/traces", get(jaeger_v3::search))
         .route("/jaeger/api/v3/traces/{id}", get(jaeger_v3::trace))
+        .route("/jaeger/api/metrics/{kind}", get(spm::metrics))
+        .route("/tempo/api/echo", get(tempo::echo))
+        .route("/tempo/api/status/buildinfo", get(tempo::buildinfo))
+        .route("/tempo/api/traces/{id}", get(tempo::trace_v1))
+        .route("/tempo/api/v2/traces/{id}", get(tempo::trace_v2))
+        .route("/tempo/api/search", get(tempo::search))
+        .route("/tempo/api/search/tags", get(tempo::tags_v1))
+        .route("/tempo/api/v2/search/tags", get(tempo::tags_v2))
+        .route(
+            "/tempo/api/search/tag/{tag}/values",
+            get(tempo::tag_values_v1),
+        )
+        .route(
+            "/tempo/api/v2/search/tag/{tag}/values",
+            get(tempo::tag_values_v2),
+        )
         .with_state(api)
 }
