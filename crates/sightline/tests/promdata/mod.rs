@@ -64,7 +64,8 @@ pub fn dataset(base: i64) -> Vec<Series> {
                                 _ if *svc == "payment" && i > STEPS * 2 / 3 => 1.5,
                                 _ => 0.05,
                             };
-                            v += (rate * 15.0 * (0.5 + rng.next())).round();
+                            // Fractional increments keep aggregated rates free of ties (topk order).
+                            v += rate * 15.0 * (0.5 + rng.next());
                             samples.push(Sample {
                                 t: base + i * INTERVAL_MS + off,
                                 v,
