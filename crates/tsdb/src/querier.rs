@@ -54,7 +54,35 @@ fn merge_samples(into: &mut Vec<Sample>, more: Vec<Sample>) {
     into.dedup_by_key(|s| s.t);
 }
 
+/// Where one series' samples live: a block (index in `blocks`, series id) or the head.
+enum Source {
+    Block(usize, u32),
+    Head(Arc<crate::head::MemSeries>),
+}
+
 impl DbQuerier<'_> {
+    /// Matching series with the places their samples live, sorted by labels,
+    /// without decoding any sample.
+    fn sources(&self, matchers: &[Matcher]) -> BTreeMap<Labels, Vec<Source>> {
+        let mut out: BTreeMap<Labels, Vec<Source>> = BTreeMap::new();
+        for (bi, b) in self.blocks.iter().enumerate() {
+            for id in b.select_ids(matchers) {
+                out.entry(b.labels_of(id as u32))
+                    .or_default()
+                    .push(Source::Block(bi, id as u32));
+            }
+        }
+        if self.use_head {
+            let refs = self.db.head.select_refs(matchers);
+            for s in self.db.head.series_for_refs(&refs) {
+                out.entry(s.labels.to_labels())
+                    .or_default()
+                    .push(Source::Head(s));
+            }
+        }
+        out
+    }
+
     fn collect(
         &self,
         matchers: &[Matcher],
@@ -104,13 +132,28 @@ impl Querier for DbQuerier<'_> {
         Ok(out)
     }
 
+    /// Streams series one at a time: only one series' samples are decoded
+    /// and held at once (the PromQL engine relies on this for large selections).
     fn select_each(
         &self,
         matchers: &[Matcher],
         f: &mut dyn FnMut(&Labels, &mut dyn Iterator<Item = Sample>),
     ) -> Result<()> {
-        for (l, s) in self.collect(matchers, true)? {
-            f(&l, &mut s.into_iter());
+        let mut buf: Vec<Sample> = Vec::new();
+        let mut part: Vec<Sample> = Vec::new();
+        for (labels, sources) in self.sources(matchers) {
+            buf.clear();
+            for src in sources {
+                part.clear();
+                match src {
+                    Source::Block(bi, id) => self.blocks[bi].samples(id, self.mint, self.maxt, &mut part)?,
+                    Source::Head(ms) => part.extend(ms.samples(self.mint, self.maxt)),
+                }
+                merge_samples(&mut buf, std::mem::take(&mut part));
+            }
+            if !buf.is_empty() {
+                f(&labels, &mut buf.iter().copied());
+            }
         }
         Ok(())
     }
