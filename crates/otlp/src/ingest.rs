@@ -102,23 +102,26 @@ impl Ingest {
             return Err(IngestError::Invalid(conv.error.unwrap_or_default()));
         }
         let n = conv.spans.len() as u64;
+        let (rejected, error, spans) = (conv.rejected, conv.error, conv.spans);
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
-            me.store.write(conv.spans.clone())?;
-            me.span_metrics.observe(&conv.spans);
-            Ok::<(), StoreError>(())
+            // Derive metrics only from requests the store will take (an overloaded store
+            // refuses up front, so retried requests are not counted twice), without copying spans.
+            me.store.ready()?;
+            me.span_metrics.observe(&spans);
+            me.store.write(spans)
         })
         .await
         .map_err(|e| IngestError::Unavailable(e.to_string()))?
-        .map_err(|e| {
+        .map_err(|e: StoreError| {
             self.stats.requests_refused.fetch_add(1, Ordering::Relaxed);
             IngestError::Unavailable(e.to_string())
         })?;
         self.stats.spans_accepted.fetch_add(n, Ordering::Relaxed);
         Ok(ExportTraceServiceResponse {
-            partial_success: (conv.rejected > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: conv.rejected as i64,
-                error_message: conv.error.unwrap_or_default(),
+            partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: rejected as i64,
+                error_message: error.unwrap_or_default(),
             }),
         })
     }

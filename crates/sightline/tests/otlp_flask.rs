@@ -234,6 +234,21 @@ fn flask_chain_through_grpc_and_http_exporters() {
         );
     }
 
+    // The same traces through Tempo's TraceQL search (what Grafana's Tempo data source sends).
+    let q = "%7Bresource.service.name%3D%22payment%22%20%26%26%20kind%3Dserver%20%26%26%20duration%20%3E%20900ms%7D";
+    let v = get_json(
+        srv.port,
+        &format!("/tempo/api/search?q={q}&limit=20&spss=3"),
+    );
+    let found = v["traces"].as_array().unwrap();
+    assert_eq!(found.len(), 2 * per_protocol, "{v}");
+    for t in found {
+        assert_eq!(t["rootServiceName"], "gateway");
+        assert_eq!(t["rootTraceName"], "GET /work");
+        assert!(t["durationMs"].as_u64().unwrap() >= 1000);
+        assert_eq!(t["spanSets"][0]["matched"], 1);
+    }
+
     // Service graph via Jaeger's dependencies route (read back from the TSDB).
     let deadline = Instant::now() + Duration::from_secs(20);
     let deps = loop {
@@ -332,6 +347,16 @@ fn flask_chain_through_grpc_and_http_exporters() {
     assert!(
         ex_ids.iter().all(|id| trace_ids.contains(id.as_str())),
         "exemplar trace ids {ex_ids:?} are real traces"
+    );
+    let tempo_calls = sel(&[
+        Matcher::equal("__name__", "traces_spanmetrics_calls_total"),
+        Matcher::equal("service", "payment"),
+        Matcher::equal("span_kind", "SPAN_KIND_SERVER"),
+    ]);
+    assert_eq!(
+        tempo_calls[0].samples.last().unwrap().v,
+        6.0,
+        "Tempo-profile span metrics"
     );
     for (c, s) in [("gateway", "order"), ("order", "payment")] {
         let e = sel(&[

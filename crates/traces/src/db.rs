@@ -44,9 +44,11 @@ impl Default for TraceOptions {
         TraceOptions {
             retention: Duration::from_secs(7 * 24 * 3600),
             retention_bytes: 0,
-            head_max_spans: 500_000,
+            // ~1 KiB of memory per span with 10 attributes: keep the head to a few hundred MiB.
+            head_max_spans: 200_000,
             head_max_age: Duration::from_secs(300),
-            compact_target_spans: 4_000_000,
+            // Compaction decodes its inputs in memory: bound it to ~1M spans.
+            compact_target_spans: 1_000_000,
             fsync_interval: Duration::from_secs(1),
             max_pending_heads: 3,
         }
@@ -389,16 +391,21 @@ impl TraceDb {
 }
 
 impl TraceStore for TraceDb {
-    fn write(&self, spans: Vec<Span>) -> Result<()> {
-        if spans.is_empty() {
-            return Ok(());
-        }
+    fn ready(&self) -> Result<()> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(StoreError::Closed);
         }
         if self.inner.read().frozen.len() >= self.opts.max_pending_heads {
             return Err(StoreError::Overloaded);
         }
+        Ok(())
+    }
+
+    fn write(&self, spans: Vec<Span>) -> Result<()> {
+        if spans.is_empty() {
+            return Ok(());
+        }
+        self.ready()?;
         let rec = encode_batch(&spans);
         let mut w = self.wal.lock();
         w.append(&rec)?;

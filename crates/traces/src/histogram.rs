@@ -15,6 +15,12 @@ pub const SERVICEGRAPH_BUCKETS_S: &[f64] = &[
     0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0, 5.0, 10.0, 15.0,
 ];
 
+/// Tempo metrics-generator default buckets, seconds: 0.002 × 2^n, 14 buckets.
+pub const TEMPO_BUCKETS_S: &[f64] = &[
+    0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192,
+    16.384,
+];
+
 #[derive(Clone, Debug, Default)]
 pub struct Hist {
     /// Non-cumulative counts per bucket; the last is `+Inf`.

@@ -6,6 +6,10 @@
 //! `service_name`, `span_name`, `span_kind`, `status_code`. The duration
 //! histogram carries the newest span's `trace_id`/`span_id` as an exemplar.
 //!
+//! The same counts are also written in Tempo's metrics-generator naming
+//! (`traces_spanmetrics_calls_total`, `traces_spanmetrics_latency_*` in
+//! seconds with a `service` label), which Grafana's Tempo service-graph view queries.
+//!
 //! Counters are cumulative in memory and written on every flush (like a
 //! scrape); after a restart they start from zero, which `rate()` treats as a
 //! counter reset.
@@ -15,13 +19,15 @@ use std::collections::HashMap;
 use parking_lot::Mutex;
 use sightline_tsdb::Appendable;
 
-use crate::histogram::{Hist, SPANMETRICS_BUCKETS_MS, Sampled};
+use crate::histogram::{Hist, SPANMETRICS_BUCKETS_MS, Sampled, TEMPO_BUCKETS_S};
 use crate::servicegraph::ServiceGraph;
 use crate::span::{Span, SpanKind, StatusCode, hex};
 
 struct Series {
     calls: u64,
     hist: Hist,
+    /// Tempo metrics-generator profile (seconds), what Grafana's Tempo service graph APM table reads.
+    tempo: Hist,
     exemplar: Option<Sampled>,
 }
 
@@ -86,6 +92,7 @@ impl SpanMetrics {
                 slots[slot] = Some(Series {
                     calls: 0,
                     hist: Hist::new(SPANMETRICS_BUCKETS_MS),
+                    tempo: Hist::new(TEMPO_BUCKETS_S),
                     exemplar: None,
                 });
             }
@@ -93,6 +100,7 @@ impl SpanMetrics {
             let ms = s.duration_ns() as f64 / 1e6;
             series.calls += 1;
             series.hist.observe(SPANMETRICS_BUCKETS_MS, ms);
+            series.tempo.observe(TEMPO_BUCKETS_S, ms / 1000.0);
             series.exemplar = Some(Sampled {
                 trace_id: hex(&s.trace_id),
                 span_id: hex(&s.span_id),
@@ -135,6 +143,27 @@ impl SpanMetrics {
                             SPANMETRICS_BUCKETS_MS,
                             t_ms,
                             s.exemplar.as_ref(),
+                        );
+                        let tempo = [
+                            ("service", svc.as_str()),
+                            ("span_name", name.as_str()),
+                            ("span_kind", kind),
+                            ("status_code", status),
+                        ];
+                        let mut pairs: Vec<(&str, &str)> = tempo.to_vec();
+                        pairs.push(("__name__", "traces_spanmetrics_calls_total"));
+                        let _ = app.append(
+                            &sightline_model::Labels::from_pairs(pairs),
+                            t_ms,
+                            s.calls as f64,
+                        );
+                        s.tempo.append(
+                            app.as_mut(),
+                            "traces_spanmetrics_latency",
+                            &tempo,
+                            TEMPO_BUCKETS_S,
+                            t_ms,
+                            None,
                         );
                         // Exemplars describe the last interval only (as the connector clears them per flush).
                         s.exemplar = None;

@@ -48,6 +48,11 @@ pub struct TagKeys {
 }
 
 pub trait TraceStore: Send + Sync {
+    /// Whether a write would be accepted now (Overloaded/Closed otherwise); lets callers
+    /// refuse a request before deriving anything from it.
+    fn ready(&self) -> Result<()> {
+        Ok(())
+    }
     /// Stores spans durably (they survive a crash once this returns Ok).
     fn write(&self, spans: Vec<Span>) -> Result<()>;
     /// All stored spans of a trace; `range` (ns) may narrow the lookup. Empty = not found.

@@ -148,13 +148,17 @@ fn build(
             let client = i % 2 == 1;
             let off = i * 3_000_000 + rng.next() % 1_000_000;
             // Log-normal-ish durations: mostly a few ms, a tail to seconds.
-            let dur =
-                500_000 + (rng.next() % 20_000_000) * if rng.next().is_multiple_of(50) { 60 } else { 1 };
+            let dur = 500_000
+                + (rng.next() % 20_000_000) * if rng.next().is_multiple_of(50) { 60 } else { 1 };
             let status = rng.next() % 100;
             let mut attrs = vec![
                 s(
                     "http.request.method",
-                    if status.is_multiple_of(3) { "POST" } else { "GET" },
+                    if status.is_multiple_of(3) {
+                        "POST"
+                    } else {
+                        "GET"
+                    },
                 ),
                 s("http.route", route),
                 n(
@@ -179,7 +183,14 @@ fn build(
                 name: if client {
                     format!("GET {route}")
                 } else {
-                    format!("{} {route}", if status.is_multiple_of(3) { "POST" } else { "GET" })
+                    format!(
+                        "{} {route}",
+                        if status.is_multiple_of(3) {
+                            "POST"
+                        } else {
+                            "GET"
+                        }
+                    )
                 },
                 kind: if client { 3 } else { 2 },
                 start_time_unix_nano: start + off,
