@@ -1,6 +1,8 @@
 //! Alerts as Alertmanager stores them (`types.Alert`): identity by label
 //! fingerprint, soft "timeout" end times, and the merge rule for re-sent alerts.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::labels::{LabelSet, fingerprint, valid_label_name};
@@ -8,11 +10,13 @@ use crate::time::Ts;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
-    pub labels: LabelSet,
-    pub annotations: LabelSet,
+    /// Shared, immutable: copies of an alert (groups, inhibition caches,
+    /// history) cost a reference count, not a label map.
+    pub labels: Arc<LabelSet>,
+    pub annotations: Arc<LabelSet>,
     pub starts_at: Ts,
     pub ends_at: Ts,
-    pub generator_url: String,
+    pub generator_url: Arc<str>,
     pub updated_at: Ts,
     /// `ends_at` was not given by the client but derived from `resolve_timeout`.
     pub timeout: bool,
@@ -102,11 +106,11 @@ impl PostableAlert {
             None => (now.add(resolve_timeout), true),
         };
         Alert {
-            labels,
-            annotations,
+            labels: Arc::new(labels),
+            annotations: Arc::new(annotations),
             starts_at,
             ends_at,
-            generator_url: self.generator_url.unwrap_or_default(),
+            generator_url: self.generator_url.unwrap_or_default().into(),
             updated_at: now,
             timeout,
         }
@@ -120,11 +124,11 @@ mod tests {
 
     fn a(start: i64, end: i64, upd: i64, timeout: bool) -> Alert {
         Alert {
-            labels: ls([("a", "1")]),
-            annotations: LabelSet::new(),
+            labels: ls([("a", "1")]).into(),
+            annotations: LabelSet::new().into(),
             starts_at: Ts::from_secs(start),
             ends_at: Ts::from_secs(end),
-            generator_url: String::new(),
+            generator_url: "".into(),
             updated_at: Ts::from_secs(upd),
             timeout,
         }
@@ -154,7 +158,7 @@ mod tests {
         let p: PostableAlert =
             serde_json::from_str(r#"{"labels":{"alertname":"x","empty":""}}"#).unwrap();
         let al = p.into_alert(Ts::from_secs(100), std::time::Duration::from_secs(300));
-        assert_eq!(al.labels, ls([("alertname", "x")]));
+        assert_eq!(*al.labels, ls([("alertname", "x")]));
         assert!(
             al.timeout && al.ends_at == Ts::from_secs(400) && al.starts_at == Ts::from_secs(100)
         );
@@ -166,7 +170,7 @@ mod tests {
         assert!(al.validate().is_ok());
         assert!(
             Alert {
-                labels: LabelSet::new(),
+                labels: LabelSet::new().into(),
                 ..al
             }
             .validate()

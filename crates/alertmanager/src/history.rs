@@ -26,7 +26,8 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<LabelSet>,
+    /// Shared with the stored alert (no copy per event).
+    pub labels: Option<std::sync::Arc<LabelSet>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receiver: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,7 +183,7 @@ impl History {
         &self,
         now: Ts,
         fp: u64,
-        labels: &LabelSet,
+        labels: &std::sync::Arc<LabelSet>,
         state: &str,
         detail: Option<String>,
     ) {
@@ -249,7 +250,7 @@ mod tests {
     #[test]
     fn transitions_persist_and_query() {
         let dir = tempfile::tempdir().unwrap();
-        let l = ls([("alertname", "A")]);
+        let l = std::sync::Arc::new(ls([("alertname", "A")]));
         {
             let h = History::open(Some(dir.path().to_path_buf()));
             h.alert_state(Ts::from_secs(1), 7, &l, "firing", None);

@@ -129,11 +129,11 @@ mod tests {
 
     fn alert(l: LabelSet, end: i64) -> Alert {
         Alert {
-            labels: l,
-            annotations: LabelSet::new(),
+            labels: l.into(),
+            annotations: LabelSet::new().into(),
             starts_at: Ts::from_secs(0),
             ends_at: Ts::from_secs(end),
-            generator_url: String::new(),
+            generator_url: "".into(),
             updated_at: Ts::from_secs(0),
             timeout: false,
         }

@@ -44,11 +44,11 @@ pub struct Templates {
 #[derive(Clone, Debug)]
 pub struct TmplAlert {
     pub status: &'static str,
-    pub labels: LabelSet,
-    pub annotations: LabelSet,
+    pub labels: Arc<LabelSet>,
+    pub annotations: Arc<LabelSet>,
     pub starts_at: Ts,
     pub ends_at: Ts,
-    pub generator_url: String,
+    pub generator_url: Arc<str>,
 }
 
 /// `template.Data`.
@@ -122,7 +122,7 @@ impl Templates {
     pub fn data(&self, receiver: &str, group_labels: &LabelSet, alerts: &[TmplAlert]) -> Data {
         let firing = alerts.iter().any(|a| a.status == "firing");
         let (mut common_labels, mut common_annotations) = match alerts.first() {
-            Some(a) => (a.labels.clone(), a.annotations.clone()),
+            Some(a) => ((*a.labels).clone(), (*a.annotations).clone()),
             None => Default::default(),
         };
         for a in alerts.iter().skip(1) {
@@ -591,8 +591,9 @@ mod tests {
                     ("service", "api"),
                     ("env", "prod"),
                     ("instance", "a"),
-                ]),
-                annotations: ls([("summary", "slow")]),
+                ])
+                .into(),
+                annotations: ls([("summary", "slow")]).into(),
                 starts_at: Ts::from_secs(1_700_000_000),
                 ends_at: Ts::ZERO,
                 generator_url: "http://g".into(),
@@ -604,8 +605,9 @@ mod tests {
                     ("service", "api"),
                     ("env", "prod"),
                     ("instance", "b"),
-                ]),
-                annotations: ls([("summary", "slow")]),
+                ])
+                .into(),
+                annotations: ls([("summary", "slow")]).into(),
                 starts_at: Ts::from_secs(1_700_000_000),
                 ends_at: Ts::ZERO,
                 generator_url: "http://g".into(),

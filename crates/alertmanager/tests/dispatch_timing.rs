@@ -42,11 +42,11 @@ fn alert(clock: &Clock, instance: &str, age: Duration) -> Alert {
     let now = clock.now();
     let labels: LabelSet = ls([("alertname", "A"), ("instance", instance)]);
     Alert {
-        labels,
-        annotations: LabelSet::new(),
+        labels: labels.into(),
+        annotations: LabelSet::new().into(),
         starts_at: now.sub(age),
         ends_at: now.add(Duration::from_secs(3600)),
-        generator_url: String::new(),
+        generator_url: "".into(),
         updated_at: now,
         timeout: false,
     }

@@ -26,7 +26,10 @@ async fn prometheus_sends_alerts_to_sightline() {
         return;
     }
     let sink = Sink::start(0).await;
-    let cfg = format!("route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\nreceivers:\n  - name: hook\n    webhook_configs: [{{url: '{}/hook'}}]\n", sink.url);
+    let cfg = format!(
+        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\nreceivers:\n  - name: hook\n    webhook_configs: [{{url: '{}/hook'}}]\n",
+        sink.url
+    );
     let s = serve(&cfg, None).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.yml"), "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: AlwaysFiring\n        expr: vector(1)\n        labels: {severity: critical}\n        annotations: {summary: 'value {{ $value }}'}\n").unwrap();
@@ -37,8 +40,14 @@ async fn prometheus_sends_alerts_to_sightline() {
     )
     .unwrap();
     let child = std::process::Command::new(PROMETHEUS)
-        .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg("--web.listen-address=127.0.0.1:0")
         // Alerts fired before the Alertmanager is discovered are dropped; resend soon.
         .arg("--rules.alert.resend-delay=1s")
@@ -53,7 +62,13 @@ async fn prometheus_sends_alerts_to_sightline() {
     assert_eq!(a["labels"]["alertname"], "AlwaysFiring");
     assert_eq!(a["labels"]["severity"], "critical");
     assert_eq!(a["annotations"]["summary"], "value 1");
-    assert!(a["generatorURL"].as_str().unwrap().contains("/graph?g0.expr="), "{a}");
+    assert!(
+        a["generatorURL"]
+            .as_str()
+            .unwrap()
+            .contains("/graph?g0.expr="),
+        "{a}"
+    );
     // Prometheus sets an explicit endsAt in the future: the alert is active, not timed out.
     let alerts = get_json(&format!("{}/api/v2/alerts", s.url)).await;
     assert_eq!(alerts[0]["status"]["state"], "active");
