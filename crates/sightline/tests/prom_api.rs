@@ -247,10 +247,7 @@ fn query_api_shapes_and_errors() {
         &format!(
             "/api/v1/query?{}",
             form(&[
-                (
-                    "query",
-                    "count_over_time(http_request_duration_seconds_bucket[1h])"
-                ),
+                ("query", "http_request_duration_seconds_bucket[1h]"),
                 ("time", &secs(t))
             ])
         ),

@@ -148,6 +148,19 @@ impl Evaluator<'_> {
             Some(p) if op != AggOp::CountValues => Some(self.eval_scalar(p, grid)?),
             _ => None,
         };
+        if matches!(
+            op,
+            AggOp::Sum
+                | AggOp::Avg
+                | AggOp::Count
+                | AggOp::Group
+                | AggOp::Min
+                | AggOp::Max
+                | AggOp::Stddev
+                | AggOp::Stdvar
+        ) {
+            return self.aggregate_stream(op, expr, grouping, without, grid);
+        }
         let input = self.eval_vector(expr, grid)?;
 
         // Assign series to groups.
@@ -211,168 +224,6 @@ impl Evaluator<'_> {
             })
             .collect();
         match op {
-            AggOp::Sum => {
-                let mut c = vec![0.0f64; ng * n];
-                for (si, s) in input.iter().enumerate() {
-                    let g = group_of[si];
-                    out[g].drop_name |= s.drop_name;
-                    let acc = &mut out[g].vals;
-                    for i in 0..n {
-                        let v = s.vals[i];
-                        if !present(v) {
-                            continue;
-                        }
-                        if present(acc[i]) {
-                            let (t, nc) = kahan_inc(v, acc[i], c[g * n + i]);
-                            acc[i] = t;
-                            c[g * n + i] = nc;
-                        } else {
-                            acc[i] = v;
-                        }
-                    }
-                }
-                for (g, s) in out.iter_mut().enumerate() {
-                    for i in 0..n {
-                        if present(s.vals[i]) {
-                            s.vals[i] += c[g * n + i];
-                        }
-                    }
-                }
-            }
-            AggOp::Avg => {
-                // sum, compensation, count, incremental mean, incremental-mode flag
-                let mut sum = vec![0.0f64; ng * n];
-                let mut comp = vec![0.0f64; ng * n];
-                let mut cnt = vec![0.0f64; ng * n];
-                let mut mean = vec![0.0f64; ng * n];
-                let mut incr = vec![false; ng * n];
-                for (si, s) in input.iter().enumerate() {
-                    let g = group_of[si];
-                    out[g].drop_name |= s.drop_name;
-                    for i in 0..n {
-                        let f = s.vals[i];
-                        if !present(f) {
-                            continue;
-                        }
-                        let k = g * n + i;
-                        if cnt[k] == 0.0 {
-                            cnt[k] = 1.0;
-                            sum[k] = f;
-                            mean[k] = f;
-                            comp[k] = 0.0;
-                            continue;
-                        }
-                        cnt[k] += 1.0;
-                        if !incr[k] {
-                            let (nv, nc) = kahan_inc(f, sum[k], comp[k]);
-                            if !nv.is_infinite() {
-                                sum[k] = nv;
-                                comp[k] = nc;
-                                continue;
-                            }
-                            incr[k] = true;
-                            mean[k] = sum[k] / (cnt[k] - 1.0);
-                            comp[k] /= cnt[k] - 1.0;
-                        }
-                        let q = (cnt[k] - 1.0) / cnt[k];
-                        let (m, c) = kahan_inc(f / cnt[k], q * mean[k], q * comp[k]);
-                        mean[k] = m;
-                        comp[k] = c;
-                    }
-                }
-                for (g, s) in out.iter_mut().enumerate() {
-                    for i in 0..n {
-                        let k = g * n + i;
-                        if cnt[k] == 0.0 {
-                            continue;
-                        }
-                        s.vals[i] = if incr[k] {
-                            mean[k] + comp[k]
-                        } else {
-                            sum[k] / cnt[k] + comp[k] / cnt[k]
-                        };
-                    }
-                }
-            }
-            AggOp::Count | AggOp::Group => {
-                for (si, s) in input.iter().enumerate() {
-                    let g = group_of[si];
-                    out[g].drop_name |= s.drop_name;
-                    let acc = &mut out[g].vals;
-                    for i in 0..n {
-                        if present(s.vals[i]) {
-                            acc[i] = if op == AggOp::Group {
-                                1.0
-                            } else if present(acc[i]) {
-                                acc[i] + 1.0
-                            } else {
-                                1.0
-                            };
-                        }
-                    }
-                }
-            }
-            AggOp::Min | AggOp::Max => {
-                for (si, s) in input.iter().enumerate() {
-                    let g = group_of[si];
-                    out[g].drop_name |= s.drop_name;
-                    let acc = &mut out[g].vals;
-                    for i in 0..n {
-                        let f = s.vals[i];
-                        if !present(f) {
-                            continue;
-                        }
-                        let cur = acc[i];
-                        if !present(cur)
-                            || cur.is_nan()
-                            || (op == AggOp::Max && cur < f)
-                            || (op == AggOp::Min && cur > f)
-                        {
-                            acc[i] = f;
-                        }
-                    }
-                }
-            }
-            AggOp::Stddev | AggOp::Stdvar => {
-                let mut cnt = vec![0.0f64; ng * n];
-                let mut mean = vec![0.0f64; ng * n];
-                let mut val = vec![0.0f64; ng * n];
-                for (si, s) in input.iter().enumerate() {
-                    let g = group_of[si];
-                    out[g].drop_name |= s.drop_name;
-                    for i in 0..n {
-                        let f = s.vals[i];
-                        if !present(f) {
-                            continue;
-                        }
-                        let k = g * n + i;
-                        if cnt[k] == 0.0 {
-                            cnt[k] = 1.0;
-                            mean[k] = f;
-                            val[k] = if f.is_nan() || f.is_infinite() {
-                                f64::NAN
-                            } else {
-                                0.0
-                            };
-                            continue;
-                        }
-                        cnt[k] += 1.0;
-                        let delta = f - mean[k];
-                        mean[k] += delta / cnt[k];
-                        val[k] += delta * (f - mean[k]);
-                    }
-                }
-                for (g, s) in out.iter_mut().enumerate() {
-                    for i in 0..n {
-                        let k = g * n + i;
-                        if cnt[k] == 0.0 {
-                            continue;
-                        }
-                        let var = val[k] / cnt[k];
-                        s.vals[i] = if op == AggOp::Stddev { var.sqrt() } else { var };
-                    }
-                }
-            }
             AggOp::Quantile => {
                 let qs = params.unwrap_or_default();
                 let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); ng];
@@ -549,6 +400,177 @@ impl Evaluator<'_> {
                 out.push(s);
             }
         }
+        Ok(IVal::Vector(out))
+    }
+}
+
+/// Per-group, per-step accumulators of the streaming aggregations.
+struct Acc {
+    labels: Labels,
+    drop_name: bool,
+    /// sum / value / count / min / max
+    a: Vec<f64>,
+    /// Kahan compensation
+    b: Vec<f64>,
+    /// element count (avg, stddev)
+    c: Vec<f64>,
+    /// running mean (avg in incremental mode, stddev)
+    d: Vec<f64>,
+    /// avg switched to incremental mean (sum overflowed)
+    incr: Vec<bool>,
+}
+
+impl Acc {
+    fn new(op: AggOp, labels: Labels, n: usize) -> Acc {
+        let need = |yes: bool, v: f64| if yes { vec![v; n] } else { Vec::new() };
+        let avg = op == AggOp::Avg;
+        let dev = matches!(op, AggOp::Stddev | AggOp::Stdvar);
+        Acc {
+            labels,
+            drop_name: false,
+            a: vec![absent(); n],
+            b: need(op == AggOp::Sum || avg, 0.0),
+            c: need(avg || dev, 0.0),
+            d: need(avg || dev, 0.0),
+            incr: if avg { vec![false; n] } else { Vec::new() },
+        }
+    }
+
+    fn add(&mut self, op: AggOp, s: &VSeries) {
+        self.drop_name |= s.drop_name;
+        for (i, &f) in s.vals.iter().enumerate() {
+            if !present(f) {
+                continue;
+            }
+            let cur = self.a[i];
+            match op {
+                AggOp::Sum => {
+                    if present(cur) {
+                        let (t, c) = kahan_inc(f, cur, self.b[i]);
+                        self.a[i] = t;
+                        self.b[i] = c;
+                    } else {
+                        self.a[i] = f;
+                    }
+                }
+                AggOp::Count => self.a[i] = if present(cur) { cur + 1.0 } else { 1.0 },
+                AggOp::Group => self.a[i] = 1.0,
+                AggOp::Min | AggOp::Max
+                    if !present(cur)
+                        || cur.is_nan()
+                        || (op == AggOp::Max && cur < f)
+                        || (op == AggOp::Min && cur > f) =>
+                {
+                    self.a[i] = f;
+                }
+                AggOp::Avg => {
+                    if self.c[i] == 0.0 {
+                        self.c[i] = 1.0;
+                        self.a[i] = f;
+                        self.d[i] = f;
+                        self.b[i] = 0.0;
+                        continue;
+                    }
+                    self.c[i] += 1.0;
+                    let cnt = self.c[i];
+                    if !self.incr[i] {
+                        let (nv, nc) = kahan_inc(f, self.a[i], self.b[i]);
+                        if !nv.is_infinite() {
+                            self.a[i] = nv;
+                            self.b[i] = nc;
+                            continue;
+                        }
+                        // The sum would overflow: continue with an incremental mean.
+                        self.incr[i] = true;
+                        self.d[i] = self.a[i] / (cnt - 1.0);
+                        self.b[i] /= cnt - 1.0;
+                    }
+                    let q = (cnt - 1.0) / cnt;
+                    let (m, c) = kahan_inc(f / cnt, q * self.d[i], q * self.b[i]);
+                    self.d[i] = m;
+                    self.b[i] = c;
+                }
+                AggOp::Stddev | AggOp::Stdvar => {
+                    if self.c[i] == 0.0 {
+                        self.c[i] = 1.0;
+                        self.d[i] = f;
+                        self.a[i] = if f.is_nan() || f.is_infinite() {
+                            f64::NAN
+                        } else {
+                            0.0
+                        };
+                        continue;
+                    }
+                    self.c[i] += 1.0;
+                    let delta = f - self.d[i];
+                    self.d[i] += delta / self.c[i];
+                    self.a[i] += delta * (f - self.d[i]);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn finish(mut self, op: AggOp) -> VSeries {
+        for i in 0..self.a.len() {
+            if !present(self.a[i]) {
+                continue;
+            }
+            match op {
+                AggOp::Sum => self.a[i] += self.b[i],
+                AggOp::Avg => {
+                    let cnt = self.c[i];
+                    self.a[i] = if self.incr[i] {
+                        self.d[i] + self.b[i]
+                    } else {
+                        self.a[i] / cnt + self.b[i] / cnt
+                    };
+                }
+                AggOp::Stddev => self.a[i] = (self.a[i] / self.c[i]).sqrt(),
+                AggOp::Stdvar => self.a[i] /= self.c[i],
+                _ => {}
+            }
+        }
+        VSeries {
+            labels: self.labels,
+            drop_name: self.drop_name,
+            vals: self.a,
+        }
+    }
+}
+
+impl Evaluator<'_> {
+    /// sum/avg/count/group/min/max/stddev/stdvar, fed one input series at a
+    /// time so inputs (e.g. `rate` over every series) are never all in memory.
+    fn aggregate_stream(
+        &mut self,
+        op: AggOp,
+        expr: &Expr,
+        grouping: &[String],
+        without: bool,
+        grid: &Grid,
+    ) -> R<IVal> {
+        let n = grid.n;
+        let mut groups: Vec<Acc> = Vec::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        self.stream_vector(expr, grid, &mut |s| {
+            let gl = group_labels(&s.labels, grouping, without);
+            let g = match index.get(&gl) {
+                Some(&g) => g,
+                None => {
+                    index.insert(gl.clone(), groups.len());
+                    groups.push(Acc::new(op, gl, n));
+                    groups.len() - 1
+                }
+            };
+            groups[g].add(op, &s);
+            Ok(())
+        })?;
+        let out: Vec<VSeries> = groups
+            .into_iter()
+            .map(|a| a.finish(op))
+            .filter(|s| !s.is_empty())
+            .collect();
         Ok(IVal::Vector(out))
     }
 }

@@ -356,6 +356,55 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// Streams matching series from storage one at a time (see `Querier::select_each`).
+    pub fn select_stream(
+        &mut self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        f: &mut dyn FnMut(&Labels, &[RawSample]) -> R<()>,
+    ) -> R<()> {
+        let q: &dyn Queryable = self.q;
+        let querier = q.querier(mint, maxt).map_err(|e| QueryError {
+            kind: ErrorKind::Internal,
+            msg: e.to_string(),
+            warnings: Vec::new(),
+        })?;
+        let deadline = self.deadline;
+        let mut err: Option<QueryError> = None;
+        let mut buf: Vec<RawSample> = Vec::new();
+        let mut count = 0usize;
+        querier
+            .select_each(matchers, &mut |labels, it| {
+                if err.is_some() {
+                    return;
+                }
+                count += 1;
+                if count.is_multiple_of(256) && Instant::now() > deadline {
+                    err = Some(QueryError {
+                        kind: ErrorKind::Timeout,
+                        msg: "query timed out in expression evaluation".into(),
+                        warnings: Vec::new(),
+                    });
+                    return;
+                }
+                buf.clear();
+                buf.extend(it);
+                if let Err(e) = f(labels, &buf) {
+                    err = Some(e);
+                }
+            })
+            .map_err(|e| QueryError {
+                kind: ErrorKind::Internal,
+                msg: e.to_string(),
+                warnings: Vec::new(),
+            })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// Instant-vector selector: the last sample in the lookback window at
     /// every step, unless it is a staleness marker. With `want_ts` the value is
     /// the sample's timestamp in seconds (for `timestamp()`).
@@ -365,6 +414,22 @@ impl<'a> Evaluator<'a> {
         grid: &Grid,
         want_ts: bool,
     ) -> R<Vec<VSeries>> {
+        let mut out = Vec::new();
+        self.stream_vector_selector(vs, grid, want_ts, &mut |s| {
+            out.push(s);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Streams the series of an instant-vector selector to `sink`.
+    pub fn stream_vector_selector(
+        &mut self,
+        vs: &VectorSelector,
+        grid: &Grid,
+        want_ts: bool,
+        sink: &mut dyn FnMut(VSeries) -> R<()>,
+    ) -> R<()> {
         let offset = self.offset_ms(&vs.offset)?;
         let at = self.resolve_at(&vs.at);
         let eff = |t: i64| at.unwrap_or(t) - offset;
@@ -375,16 +440,16 @@ impl<'a> Evaluator<'a> {
         } else {
             hi_eff
         };
-        let data = self.select(&vs.matchers, lo_eff - lookback + 1, maxt)?;
-        let mut out = Vec::with_capacity(data.len());
-        let mut total = 0;
-        for (labels, samples) in data {
+        let mut total = 0usize;
+        let max_samples = self.opts.max_samples;
+        let smoothed = vs.smoothed;
+        self.select_stream(&vs.matchers, lo_eff - lookback + 1, maxt, &mut |labels, samples| {
             if samples.is_empty() {
-                continue;
+                return Ok(());
             }
             let mut vals = vec![absent(); grid.n];
-            if vs.smoothed {
-                smooth_series(&samples, grid, eff, lookback, &mut vals);
+            if smoothed {
+                smooth_series(samples, grid, eff, lookback, &mut vals);
             } else {
                 let mut j = 0usize; // samples[..j] have t <= current eff
                 let mut last_eff = i64::MIN;
@@ -418,19 +483,53 @@ impl<'a> Evaluator<'a> {
                     *slot = v;
                 }
             }
-            let s = VSeries {
-                labels,
-                drop_name: false,
-                vals,
-            };
+            let s = VSeries { labels: labels.clone(), drop_name: false, vals };
             let c = s.count();
-            if c > 0 {
-                total += c;
-                out.push(s);
+            if c == 0 {
+                return Ok(());
+            }
+            total += c;
+            if total > max_samples {
+                return Err(QueryError::exec(
+                    "query processing would load too many samples into memory in query execution",
+                ));
+            }
+            sink(s)
+        })?;
+        self.account(total)
+    }
+
+    /// Streams the series of an instant-vector expression: selectors and
+    /// range functions over selectors produce them one at a time; anything
+    /// else is evaluated and then handed over.
+    pub fn stream_vector(
+        &mut self,
+        expr: &Expr,
+        grid: &Grid,
+        sink: &mut dyn FnMut(VSeries) -> R<()>,
+    ) -> R<()> {
+        match expr.unparen() {
+            Expr::Vector(vs) => self.stream_vector_selector(vs, grid, false, sink),
+            Expr::Call { func, args, .. }
+                if func.name != "absent_over_time"
+                    && args
+                        .iter()
+                        .any(|a| a.value_type() == crate::parser::ValueType::Matrix) =>
+            {
+                let m = args
+                    .iter()
+                    .position(|a| a.value_type() == crate::parser::ValueType::Matrix)
+                    .unwrap();
+                let mut seen = vec![false; grid.n];
+                self.stream_range_fn(func.name, args, m, grid, &mut seen, sink)
+            }
+            e => {
+                for s in self.eval_vector(e, grid)? {
+                    sink(s)?;
+                }
+                Ok(())
             }
         }
-        self.account(total)?;
-        Ok(out)
     }
 
     /// Materialises a matrix selector or subquery argument for a grid.

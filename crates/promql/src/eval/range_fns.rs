@@ -1,7 +1,7 @@
 //! Functions over range vectors (`rate`, `*_over_time`, `deriv`, ...). Each
 //! series' samples are fetched once; a window slides over them per step.
 
-use sightline_model::{Labels, Sample};
+use sightline_model::{Labels, Sample, is_stale_nan};
 
 use super::QueryError;
 use super::aggregate::{kahan_inc, quantile};
@@ -394,25 +394,58 @@ const SMOOTHED_SAFE: &[&str] = &["delta", "increase", "rate"];
 impl Evaluator<'_> {
     /// Evaluates `name(args...)` where `args[m]` is the range vector.
     pub fn eval_range_fn(&mut self, name: &str, args: &[Expr], m: usize, grid: &Grid) -> R<IVal> {
-        let n = grid.n;
+        let mut out = Vec::new();
+        let mut absent_seen = vec![false; grid.n];
+        self.stream_range_fn(name, args, m, grid, &mut absent_seen, &mut |s| {
+            out.push(s);
+            Ok(())
+        })?;
+        if name == "absent_over_time" {
+            let vals: Vec<f64> = absent_seen
+                .iter()
+                .map(|s| if *s { absent() } else { 1.0 })
+                .collect();
+            let s = VSeries {
+                labels: absent_labels(&args[m]),
+                drop_name: false,
+                vals,
+            };
+            return Ok(IVal::Vector(if s.is_empty() { vec![] } else { vec![s] }));
+        }
+        Ok(IVal::Vector(out))
+    }
+
+    /// Like [`Self::eval_range_fn`] but hands each output series to `sink` as
+    /// soon as it is computed; a matrix selector is read one series at a time,
+    /// so neither the raw samples nor all outputs are held at once.
+    pub fn stream_range_fn(
+        &mut self,
+        name: &str,
+        args: &[Expr],
+        m: usize,
+        grid: &Grid,
+        absent_seen: &mut [bool],
+        sink: &mut dyn FnMut(VSeries) -> R<()>,
+    ) -> R<()> {
         let mut scalars: Vec<Vec<f64>> = Vec::new();
         for (i, a) in args.iter().enumerate() {
             if i != m {
                 scalars.push(self.eval_scalar(a, grid)?);
             }
         }
-        let arg = self.range_arg(&args[m], grid)?;
-        if arg.anchored && !ANCHORED_SAFE.contains(&name) {
-            return Err(QueryError::exec(format!(
-                "anchored modifier can only be used with: {} - not with {name}",
-                ANCHORED_SAFE.join(", ")
-            )));
-        }
-        if arg.smoothed && !SMOOTHED_SAFE.contains(&name) {
-            return Err(QueryError::exec(format!(
-                "smoothed modifier can only be used with: {} - not with {name}",
-                SMOOTHED_SAFE.join(", ")
-            )));
+        if let Expr::Matrix { vs, .. } = args[m].unparen() {
+            if vs.anchored && !ANCHORED_SAFE.contains(&name) {
+                return Err(QueryError::exec(format!(
+                    "anchored modifier can only be used with: {} - not with {name}",
+                    ANCHORED_SAFE.join(", ")
+                )));
+            }
+            if vs.smoothed && !SMOOTHED_SAFE.contains(&name) {
+                return Err(QueryError::exec(format!(
+                    "smoothed modifier can only be used with: {} - not with {name}",
+                    SMOOTHED_SAFE.join(", ")
+                )));
+            }
         }
         if name == "quantile_over_time" {
             let ppos = args[0].pos();
@@ -430,88 +463,81 @@ impl Evaluator<'_> {
             }
         }
         let lookback = self.opts.lookback_delta_ms;
-        let keep_name = name == "last_over_time" || name == "first_over_time";
-        let mut out: Vec<VSeries> = Vec::with_capacity(arg.series.len());
-        let mut absent_seen = vec![false; n];
-        let mut step_args = vec![0.0; scalars.len()];
-        let mut total = 0;
         let mut non_counter: Vec<String> = Vec::new();
-        for (labels, samples) in &arg.series {
-            self.check_deadline()?;
-            let mut vals = vec![absent(); n];
-            let (mut lo, mut hi) = (0usize, 0usize);
-            let mut prev_eff = i64::MIN;
-            let mut prev_val = None;
-            let mut prev_nonempty = false;
-            for i in 0..n {
-                let t = grid.t(i);
-                let end = arg.eff(t);
-                if end == prev_eff && scalars.is_empty() && name != "predict_linear" {
-                    if let Some(v) = prev_val {
-                        vals[i] = v;
-                    }
-                    absent_seen[i] = prev_nonempty;
-                    continue;
-                }
-                if end < prev_eff {
-                    lo = 0;
-                    hi = 0;
-                }
-                prev_eff = end;
-                let start = end - arg.range;
-                let wlo = if arg.anchored || arg.smoothed {
-                    start - lookback
-                } else {
-                    start
+        let mut total = 0usize;
+        let is_counter_fn = name == "rate" || name == "increase";
+        {
+            let mut per_series = |labels: &Labels, samples: &[Sample], shape: &Shape| -> R<()> {
+                let vals =
+                    window_values(name, samples, shape, grid, lookback, &scalars, absent_seen)?;
+                let s = VSeries {
+                    labels: labels.clone(),
+                    drop_name: !(name == "last_over_time" || name == "first_over_time"),
+                    vals,
                 };
-                let whi = if arg.smoothed { end + lookback } else { end };
-                while hi < samples.len() && samples[hi].t <= whi {
-                    hi += 1;
+                let c = s.count();
+                if c == 0 {
+                    return Ok(());
                 }
-                while lo < hi && samples[lo].t <= wlo {
-                    lo += 1;
-                }
-                prev_val = None;
-                prev_nonempty = lo < hi;
-                if lo == hi {
-                    continue;
-                }
-                absent_seen[i] = true;
-                for (k, s) in scalars.iter().enumerate() {
-                    step_args[k] = s[i];
-                }
-                let w = Win {
-                    s: &samples[lo..hi],
-                    end,
-                    start,
-                    range: arg.range,
-                    anchored: arg.anchored,
-                    smoothed: arg.smoothed,
-                    t,
-                };
-                let v = call(name, &w, &step_args)?;
-                prev_val = v;
-                if let Some(v) = v {
-                    vals[i] = v;
-                }
-            }
-            let s = VSeries {
-                labels: labels.clone(),
-                drop_name: !keep_name,
-                vals,
-            };
-            let c = s.count();
-            if c > 0 {
                 total += c;
-                if (name == "rate" || name == "increase")
+                if is_counter_fn
                     && let Some(mn) = labels.get("__name__")
                     && !["_total", "_sum", "_count", "_bucket"]
                         .iter()
                         .any(|suf| mn.ends_with(suf))
+                    && !non_counter.iter().any(|x| x == mn)
                 {
                     non_counter.push(mn.to_string());
                 }
-                out.push(s);
+                sink(s)
+            };
+            match args[m].unparen() {
+                Expr::Matrix { vs, range, .. } => {
+                    let range = self.duration_ms(range)?;
+                    let offset = match &vs.offset {
+                        Some(o) => self.duration_ms(o)?,
+                        None => 0,
+                    };
+                    let at = self.resolve_at(&vs.at);
+                    let shape = Shape {
+                        range,
+                        offset,
+                        at,
+                        anchored: vs.anchored,
+                        smoothed: vs.smoothed,
+                    };
+                    let extra = if vs.anchored || vs.smoothed {
+                        lookback
+                    } else {
+                        0
+                    };
+                    let mint = shape.eff(grid.start) - range - extra + 1;
+                    let maxt = shape.eff(grid.end()) + if vs.smoothed { lookback } else { 0 };
+                    let mut buf: Vec<Sample> = Vec::new();
+                    self.select_stream(&vs.matchers, mint, maxt, &mut |labels, samples| {
+                        // Staleness markers are not part of range vectors.
+                        buf.clear();
+                        buf.extend(samples.iter().copied().filter(|p| !is_stale_nan(p.v)));
+                        if buf.is_empty() {
+                            return Ok(());
+                        }
+                        per_series(labels, &buf, &shape)
+                    })?;
+                }
+                _ => {
+                    let arg = self.range_arg(&args[m], grid)?;
+                    let shape = Shape {
+                        range: arg.range,
+                        offset: arg.offset,
+                        at: arg.at,
+                        anchored: arg.anchored,
+                        smoothed: arg.smoothed,
+                    };
+                    for (labels, samples) in &arg.series {
+                        self.check_deadline()?;
+                        per_series(labels, samples, &shape)?;
+                    }
+                }
             }
         }
         for mn in non_counter {
@@ -520,22 +546,167 @@ impl Evaluator<'_> {
                 args[m].pos(),
             );
         }
-        self.account(total)?;
-        if name == "absent_over_time" {
-            let vals: Vec<f64> = absent_seen
-                .iter()
-                .map(|s| if *s { absent() } else { 1.0 })
-                .collect();
-            let labels = absent_labels(&args[m]);
-            let s = VSeries {
-                labels,
-                drop_name: false,
-                vals,
-            };
-            return Ok(IVal::Vector(if s.is_empty() { vec![] } else { vec![s] }));
-        }
-        Ok(IVal::Vector(out))
+        self.account(total)
     }
+}
+
+/// The window of a range argument: `(eff(t) - range, eff(t)]`.
+pub struct Shape {
+    pub range: i64,
+    pub offset: i64,
+    pub at: Option<i64>,
+    pub anchored: bool,
+    pub smoothed: bool,
+}
+
+impl Shape {
+    #[inline]
+    pub fn eff(&self, t: i64) -> i64 {
+        self.at.unwrap_or(t) - self.offset
+    }
+}
+
+/// Per-step values of a range function over one series' samples.
+fn window_values(
+    name: &str,
+    samples: &[Sample],
+    shape: &Shape,
+    grid: &Grid,
+    lookback: i64,
+    scalars: &[Vec<f64>],
+    absent_seen: &mut [bool],
+) -> R<Vec<f64>> {
+    let n = grid.n;
+    let mut vals = vec![absent(); n];
+    let mut step_args = vec![0.0; scalars.len()];
+    // Counter-reset corrections as a prefix sum, so rate/increase cost O(1)
+    // per step whatever the window length.
+    let fast_counter = (name == "rate" || name == "increase") && !shape.anchored && !shape.smoothed;
+    let mut corr: Vec<f64> = Vec::new();
+    if fast_counter {
+        corr.reserve(samples.len());
+        let mut acc = 0.0;
+        corr.push(0.0);
+        for w in samples.windows(2) {
+            if w[1].v < w[0].v {
+                acc += w[0].v;
+            }
+            corr.push(acc);
+        }
+    }
+    let (mut lo, mut hi) = (0usize, 0usize);
+    let mut prev_eff = i64::MIN;
+    let mut prev_val = None;
+    let mut prev_nonempty = false;
+    for i in 0..n {
+        let t = grid.t(i);
+        let end = shape.eff(t);
+        if end == prev_eff && scalars.is_empty() && name != "predict_linear" {
+            if let Some(v) = prev_val {
+                vals[i] = v;
+            }
+            absent_seen[i] |= prev_nonempty;
+            continue;
+        }
+        if end < prev_eff {
+            lo = 0;
+            hi = 0;
+        }
+        prev_eff = end;
+        let start = end - shape.range;
+        let wlo = if shape.anchored || shape.smoothed {
+            start - lookback
+        } else {
+            start
+        };
+        let whi = if shape.smoothed { end + lookback } else { end };
+        while hi < samples.len() && samples[hi].t <= whi {
+            hi += 1;
+        }
+        while lo < hi && samples[lo].t <= wlo {
+            lo += 1;
+        }
+        prev_val = None;
+        prev_nonempty = lo < hi;
+        if lo == hi {
+            continue;
+        }
+        absent_seen[i] = true;
+        let v = if fast_counter {
+            counter_rate(
+                samples,
+                lo,
+                hi,
+                corr[hi - 1] - corr[lo],
+                start,
+                end,
+                shape.range,
+                name == "rate",
+            )
+        } else {
+            for (k, s) in scalars.iter().enumerate() {
+                step_args[k] = s[i];
+            }
+            let w = Win {
+                s: &samples[lo..hi],
+                end,
+                start,
+                range: shape.range,
+                anchored: shape.anchored,
+                smoothed: shape.smoothed,
+                t,
+            };
+            call(name, &w, &step_args)?
+        };
+        prev_val = v;
+        if let Some(v) = v {
+            vals[i] = v;
+        }
+    }
+    Ok(vals)
+}
+
+/// `rate`/`increase` over `samples[lo..hi]` with a precomputed reset correction
+/// (same extrapolation as [`extrapolated_rate`]).
+#[allow(clippy::too_many_arguments)]
+fn counter_rate(
+    samples: &[Sample],
+    lo: usize,
+    hi: usize,
+    correction: f64,
+    start: i64,
+    end: i64,
+    range: i64,
+    is_rate: bool,
+) -> Option<f64> {
+    if hi - lo < 2 {
+        return None;
+    }
+    let first = samples[lo];
+    let last = samples[hi - 1];
+    let result = last.v - first.v + correction;
+    let mut to_start = (first.t - start) as f64 / 1000.0;
+    let mut to_end = (end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (hi - lo - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if result > 0.0 && first.v >= 0.0 {
+        let to_zero = sampled * (first.v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= range as f64 / 1000.0;
+    }
+    Some(result * factor)
 }
 
 /// Labels `absent()` reports: the equality matchers of the selector (a label
