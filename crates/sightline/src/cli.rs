@@ -101,6 +101,9 @@ pub struct RunArgs {
     /// How often span metrics and service-graph metrics are written into the TSDB.
     #[arg(long = "traces.span-metrics.flush-interval", default_value = "15s")]
     pub span_metrics_flush: String,
+    /// Enable the admin endpoints (`/api/v1/admin/tsdb/delete_series`, `clean_tombstones`).
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
     /// How far back PromQL looks for the latest sample of a series.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     pub query_lookback_delta: String,

@@ -35,6 +35,7 @@ pub fn configure(p: &mut PromSettings, args: &RunArgs, cfg: &Config) -> Result<(
         timeout,
         default_subquery_step_ms: (eval_interval.as_millis() as i64).max(1),
     });
+    p.enable_admin_api = args.enable_admin_api;
     *p.config_yaml.write() = cfg.to_yaml();
     *p.external_labels.write() = external_labels(cfg);
     let opt = |o: &Option<std::path::PathBuf>| {
@@ -75,6 +76,10 @@ pub fn configure(p: &mut PromSettings, args: &RunArgs, cfg: &Config) -> Result<(
             args.query_max_samples.to_string(),
         ),
         ("query.timeout".into(), args.query_timeout.clone()),
+        (
+            "web.enable-admin-api".into(),
+            args.enable_admin_api.to_string(),
+        ),
         ("log.level".into(), args.log_level.clone()),
         ("log.format".into(), args.log_format.clone()),
     ];

@@ -409,3 +409,54 @@ fn metadata_status_and_federation() {
         format!("# TYPE fed_metric untyped\nfed_metric{{job=\"x\",region=\"test\"}} 42.5 {now}\n")
     );
 }
+
+#[test]
+fn admin_delete_series_and_clean_tombstones() {
+    let (_dir, srv, base) = start_loaded(&["--web.enable-admin-api"]);
+    let port = srv.port;
+    let count = |port| {
+        let q = form(&[
+            ("query", "count(process_resident_memory_bytes)"),
+            ("time", &secs(base + 30 * 60_000)),
+        ]);
+        let (_, v) = get_json(port, &format!("/api/v1/query?{q}"));
+        v["data"]["result"][0]["value"][1]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(count(port), "8");
+    let (code, _) = http_request(
+        port,
+        "POST",
+        &format!(
+            "/api/v1/admin/tsdb/delete_series?{}",
+            form(&[("match[]", "process_resident_memory_bytes{pod=\"cart-0\"}")])
+        ),
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(code, 204);
+    assert_eq!(count(port), "7");
+    let (_, v) = get_json(
+        port,
+        &format!(
+            "/api/v1/series?{}",
+            form(&[("match[]", "process_resident_memory_bytes{service=\"cart\"}")])
+        ),
+    );
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
+    let (code, v) = post_json(port, "/api/v1/admin/tsdb/delete_series", "");
+    assert_eq!(code, 400, "{v}");
+    let (code, _) = http_request(
+        port,
+        "POST",
+        "/api/v1/admin/tsdb/clean_tombstones",
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(code, 204);
+    assert_eq!(count(port), "7");
+}

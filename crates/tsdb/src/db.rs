@@ -38,7 +38,9 @@ pub struct Db {
     /// so that no commit is half-written to the WAL and half-applied when they run.
     pub(crate) gate: RwLock<()>,
     pub(crate) blocks: RwLock<Vec<Arc<Block>>>,
-    maintenance: Mutex<()>,
+    pub(crate) maintenance: Mutex<()>,
+    /// Deleted ranges per series, hidden from reads (see `tombstones.rs`).
+    pub(crate) tombstones: crate::tombstones::Tombstones,
     pub metrics: DbMetrics,
     pub open_report: OpenReport,
     _lock: DirLock,
@@ -104,6 +106,7 @@ impl Db {
             tracing::warn!(problem = %c, "WAL damage found during replay");
         }
         let wal = Wal::open(&wal_dir, &rep)?;
+        let tombstones = crate::tombstones::Tombstones::load(dir)?;
         report.replayed_samples = samples;
         report.replay_duration = start.elapsed();
         report.blocks_loaded = blocks.len();
@@ -130,6 +133,7 @@ impl Db {
             gate: RwLock::new(()),
             blocks: RwLock::new(blocks),
             maintenance: Mutex::new(()),
+            tombstones,
             metrics,
             open_report: report,
             _lock: lock,

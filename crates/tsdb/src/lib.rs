@@ -18,6 +18,7 @@ mod postings;
 mod querier;
 mod record;
 mod storage;
+mod tombstones;
 mod varint;
 mod wal;
 

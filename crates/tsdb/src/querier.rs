@@ -121,10 +121,26 @@ impl DbQuerier<'_> {
 
 impl Querier for DbQuerier<'_> {
     fn select(&self, matchers: &[Matcher], hints: &SelectHints) -> Result<Vec<SeriesData>> {
-        let map = self.collect(matchers, !hints.series_only)?;
+        // With tombstones, a series whose samples are all deleted is not listed
+        // either, so its samples are needed even for a series-only select.
+        let tombstoned = !self.db.tombstones.is_empty();
+        let map = self.collect(matchers, !hints.series_only || tombstoned)?;
+        let filter = tombstoned;
         let mut out: Vec<SeriesData> = map
             .into_iter()
-            .map(|(labels, samples)| SeriesData { labels, samples })
+            .map(|(labels, mut samples)| {
+                if filter {
+                    self.db.tombstones.filter(&labels, &mut samples);
+                }
+                SeriesData { labels, samples }
+            })
+            .filter(|s| !filter || !s.samples.is_empty())
+            .map(|mut s| {
+                if hints.series_only {
+                    s.samples = Vec::new();
+                }
+                s
+            })
             .collect();
         if hints.limit > 0 {
             out.truncate(hints.limit);
@@ -150,6 +166,9 @@ impl Querier for DbQuerier<'_> {
                     Source::Head(ms) => part.extend(ms.samples(self.mint, self.maxt)),
                 }
                 merge_samples(&mut buf, std::mem::take(&mut part));
+            }
+            if !self.db.tombstones.is_empty() {
+                self.db.tombstones.filter(&labels, &mut buf);
             }
             if !buf.is_empty() {
                 f(&labels, &mut buf.iter().copied());

@@ -1,6 +1,7 @@
 //! The Prometheus HTTP API (`/api/v1/query` & co, `/federate`), evaluated by
 //! the `sightline-promql` engine over the tsdb.
 
+mod admin;
 mod federate;
 mod meta;
 mod params;
@@ -32,6 +33,8 @@ pub struct PromSettings {
     pub start_time_ms: i64,
     pub last_config_time_ms: Arc<AtomicI64>,
     pub last_reload_ok: Arc<AtomicBool>,
+    /// `--web.enable-admin-api`: series deletion endpoints answer only when set.
+    pub enable_admin_api: bool,
 }
 
 impl Default for PromSettings {
@@ -45,6 +48,7 @@ impl Default for PromSettings {
             start_time_ms: now,
             last_config_time_ms: Arc::new(AtomicI64::new(now)),
             last_reload_ok: Arc::new(AtomicBool::new(true)),
+            enable_admin_api: false,
         }
     }
 }
@@ -79,18 +83,11 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/api/v1/status/tsdb", get(status::tsdb))
         .route(
             "/api/v1/admin/tsdb/delete_series",
-            post(admin_disabled).put(admin_disabled),
+            post(admin::delete_series).put(admin::delete_series),
         )
         .route(
             "/api/v1/admin/tsdb/clean_tombstones",
-            post(admin_disabled).put(admin_disabled),
+            post(admin::clean_tombstones).put(admin::clean_tombstones),
         )
         .route("/federate", get(federate::federate))
-}
-
-/// Deleting series needs tombstones in the tsdb, which it does not have yet;
-/// answered as Prometheus does without `--web.enable-admin-api`.
-async fn admin_disabled() -> axum::response::Response {
-    use axum::response::IntoResponse;
-    response::ApiError::unavailable("admin APIs disabled").into_response()
 }
