@@ -11,7 +11,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::alert::{Alert, PostableAlert};
@@ -148,18 +148,54 @@ fn alert_status(am: &Alertmanager, rt: &crate::core::Runtime, a: &Alert, now: Ts
     }
 }
 
-fn alert_json(a: &Alert, st: &Status, receivers: &[String]) -> Value {
-    json!({
-        "annotations": a.annotations,
-        "endsAt": a.ends_at,
-        "fingerprint": fp_string(a.fingerprint()),
-        "receivers": receivers.iter().map(|r| json!({"name": r})).collect::<Vec<_>>(),
-        "startsAt": a.starts_at,
-        "status": {"state": st.state(), "silencedBy": st.silenced_by, "inhibitedBy": st.inhibited_by, "mutedBy": []},
-        "updatedAt": a.updated_at,
-        "generatorURL": a.generator_url,
-        "labels": a.labels,
-    })
+/// `gettableAlert`, serialised straight from the stored alert (no JSON tree:
+/// listing 20k alerts must stay cheap).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GettableAlert {
+    annotations: std::sync::Arc<crate::labels::LabelSet>,
+    ends_at: Ts,
+    fingerprint: String,
+    receivers: Vec<Name>,
+    starts_at: Ts,
+    status: ApiStatus,
+    updated_at: Ts,
+    #[serde(rename = "generatorURL")]
+    generator_url: std::sync::Arc<str>,
+    labels: std::sync::Arc<crate::labels::LabelSet>,
+}
+
+#[derive(Serialize)]
+struct Name {
+    name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiStatus {
+    state: &'static str,
+    silenced_by: Vec<String>,
+    inhibited_by: Vec<String>,
+    muted_by: [String; 0],
+}
+
+fn alert_json(a: &Alert, st: &Status, receivers: &[String]) -> GettableAlert {
+    GettableAlert {
+        annotations: a.annotations.clone(),
+        ends_at: a.ends_at,
+        fingerprint: fp_string(a.fingerprint()),
+        receivers: receivers.iter().map(|r| Name { name: r.clone() }).collect(),
+        starts_at: a.starts_at,
+        status: ApiStatus {
+            state: st.state(),
+            silenced_by: st.silenced_by.clone(),
+            inhibited_by: st.inhibited_by.clone(),
+            muted_by: [],
+        },
+        updated_at: a.updated_at,
+        generator_url: a.generator_url.clone(),
+        labels: a.labels.clone(),
+    }
 }
 
 struct AlertFilter {
@@ -213,7 +249,7 @@ async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
     };
     let now = am.now();
     let rt = am.runtime();
-    let mut out: Vec<(u64, Value)> = Vec::new();
+    let mut out: Vec<(String, GettableAlert)> = Vec::new();
     for a in am.shared.alerts.list() {
         if a.resolved_at(now) || !f.matchers.iter().all(|m| m.matches_labels(&a.labels)) {
             continue;
@@ -233,9 +269,10 @@ async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
         if !f.keep_status(&st) {
             continue;
         }
-        out.push((a.fingerprint(), alert_json(&a, &st, &receivers)));
+        let ga = alert_json(&a, &st, &receivers);
+        out.push((ga.fingerprint.clone(), ga));
     }
-    out.sort_by_key(|(fp, _)| fp_string(*fp));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     axum::Json(out.into_iter().map(|(_, v)| v).collect::<Vec<_>>()).into_response()
 }
 
@@ -278,10 +315,16 @@ async fn get_groups(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
         },
     );
     let statuses = statuses.into_inner();
-    let out: Vec<Value> = groups
+    #[derive(Serialize)]
+    struct Group<'a> {
+        labels: &'a crate::labels::LabelSet,
+        receiver: Name,
+        alerts: Vec<GettableAlert>,
+    }
+    let out: Vec<Group> = groups
         .iter()
         .map(|g| {
-            let alerts: Vec<Value> = g
+            let alerts: Vec<GettableAlert> = g
                 .alerts
                 .iter()
                 .map(|a| {
@@ -302,7 +345,13 @@ async fn get_groups(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
                     )
                 })
                 .collect();
-            json!({"labels": g.labels, "receiver": {"name": g.receiver}, "alerts": alerts})
+            Group {
+                labels: &g.labels,
+                receiver: Name {
+                    name: g.receiver.clone(),
+                },
+                alerts,
+            }
         })
         .collect();
     axum::Json(out).into_response()

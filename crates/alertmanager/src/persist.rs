@@ -14,11 +14,12 @@ pub const ALERTS: &str = "alerts.json";
 
 pub fn write_atomic<T: Serialize>(dir: &Path, name: &str, v: &T) -> std::io::Result<()> {
     let tmp: PathBuf = dir.join(format!("{name}.tmp"));
-    let data = serde_json::to_vec(v).map_err(std::io::Error::other)?;
     {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&data)?;
-        f.sync_data()?;
+        // Streamed: no in-memory copy of a large snapshot.
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer(&mut w, v).map_err(std::io::Error::other)?;
+        w.flush()?;
+        w.get_ref().sync_data()?;
     }
     std::fs::rename(&tmp, dir.join(name))
 }
