@@ -86,6 +86,33 @@ fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
     }
 }
 
+/// Hash of a series' grouping key without building the group's label set
+/// (Prometheus also keys groups by a 64-bit hash of the grouping labels).
+fn group_hash(l: &Labels, grouping: &[String], without: bool) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut add = |n: &str, v: &str| {
+        h.update(n.as_bytes());
+        h.update(&[0xff]);
+        h.update(v.as_bytes());
+        h.update(&[0xff]);
+    };
+    if without {
+        for lab in l.iter() {
+            if lab.name != "__name__" && !grouping.iter().any(|g| *g == lab.name) {
+                add(&lab.name, &lab.value);
+            }
+        }
+    } else {
+        // `grouping` is sorted and deduplicated by the caller.
+        for g in grouping {
+            if let Some(v) = l.get(g) {
+                add(g, v);
+            }
+        }
+    }
+    h.digest()
+}
+
 fn format_count_value(v: f64) -> String {
     format_value(v)
 }
@@ -551,15 +578,18 @@ impl Evaluator<'_> {
         grid: &Grid,
     ) -> R<IVal> {
         let n = grid.n;
+        let mut sorted: Vec<String> = grouping.to_vec();
+        sorted.sort();
+        sorted.dedup();
         let mut groups: Vec<Acc> = Vec::new();
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut index: ahash::AHashMap<u64, usize> = ahash::AHashMap::new();
         self.stream_vector(expr, grid, &mut |s| {
-            let gl = group_labels(&s.labels, grouping, without);
-            let g = match index.get(&gl) {
+            let key = group_hash(&s.labels, &sorted, without);
+            let g = match index.get(&key) {
                 Some(&g) => g,
                 None => {
-                    index.insert(gl.clone(), groups.len());
-                    groups.push(Acc::new(op, gl, n));
+                    index.insert(key, groups.len());
+                    groups.push(Acc::new(op, group_labels(&s.labels, &sorted, without), n));
                     groups.len() - 1
                 }
             };
