@@ -98,7 +98,7 @@ fn group_hash(l: &Labels, grouping: &[String], without: bool) -> u64 {
     };
     if without {
         for lab in l.iter() {
-            if lab.name != "__name__" && !grouping.iter().any(|g| *g == lab.name) {
+            if lab.name != "__name__" && !grouping.contains(&lab.name) {
                 add(&lab.name, &lab.value);
             }
         }
