@@ -31,7 +31,11 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
 /// Starts the Alertmanager; returns it and its API routes.
 pub fn start(args: &RunArgs) -> Result<(Alertmanager, axum::Router), String> {
     let cfg = load(args.alertmanager_config.as_deref())?;
-    let opts = Options { data_dir: Some(args.storage_path.join("alertmanager")), external_url: external_url(args), ..Options::default() };
+    let opts = Options {
+        data_dir: Some(args.storage_path.join("alertmanager")),
+        external_url: external_url(args),
+        ..Options::default()
+    };
     let am = Alertmanager::start(cfg, opts)?;
     tracing::info!(config = ?args.alertmanager_config, "alertmanager started");
     let routes = sightline_alertmanager::router(am.clone());

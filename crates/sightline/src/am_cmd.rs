@@ -10,7 +10,12 @@ use crate::cli::{AlertmanagerCommand, RoutesCommand};
 
 pub fn run(c: AlertmanagerCommand) -> ExitCode {
     match c {
-        AlertmanagerCommand::Routes(RoutesCommand::Test { config_file, verify_receivers, tree, labels }) => {
+        AlertmanagerCommand::Routes(RoutesCommand::Test {
+            config_file,
+            verify_receivers,
+            tree,
+            labels,
+        }) => {
             let cfg = match sightline_alertmanager::config::load_file(&config_file) {
                 Ok(c) => c,
                 Err(e) => {
@@ -34,7 +39,11 @@ pub fn run(c: AlertmanagerCommand) -> ExitCode {
             if tree {
                 print_tree(&route, 0);
             }
-            let receivers: Vec<String> = route.match_labels(&ls).iter().map(|r| r.opts.receiver.clone()).collect();
+            let receivers: Vec<String> = route
+                .match_labels(&ls)
+                .iter()
+                .map(|r| r.opts.receiver.clone())
+                .collect();
             let slug = receivers.join(",");
             println!("{slug}");
             if let Some(want) = verify_receivers
@@ -49,7 +58,17 @@ pub fn run(c: AlertmanagerCommand) -> ExitCode {
 }
 
 fn print_tree(r: &Route, depth: usize) {
-    println!("{}{} {} receiver: {}", "  ".repeat(depth), if depth == 0 { "Routing tree:" } else { "└──" }, r.matchers, r.opts.receiver);
+    println!(
+        "{}{} {} receiver: {}",
+        "  ".repeat(depth),
+        if depth == 0 {
+            "Routing tree:"
+        } else {
+            "└──"
+        },
+        r.matchers,
+        r.opts.receiver
+    );
     for c in &r.routes {
         print_tree(c, depth + 1);
     }
