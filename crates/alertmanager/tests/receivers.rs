@@ -250,3 +250,64 @@ async fn email_over_smtp() {
     assert!(data.contains("To: ops@example.org, dev@example.org"));
     assert!(data.contains("Content-Type: text/html; charset=UTF-8"));
 }
+
+#[tokio::test]
+async fn silences_mute_intervals_and_send_resolved_false() {
+    let sink = Sink::start(0).await;
+    // `never` lies in the past: an active interval that never matches mutes its route.
+    let cfg = format!(
+        "time_intervals:\n  - name: never\n    time_intervals: [{{years: ['2001']}}]\nroute:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n  routes:\n    - matchers: ['team=\"night\"']\n      receiver: hook\n      active_time_intervals: [never]\nreceivers:\n  - name: hook\n    webhook_configs: [{{url: '{}/hook', send_resolved: false}}]\n",
+        sink.url
+    );
+    let s = serve(&cfg, None).await;
+    let body = json!({"matchers": [{"name": "alertname", "value": "Silenced", "isRegex": false, "isEqual": true}], "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z", "createdBy": "t", "comment": "c"});
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v2/silences", s.url))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    post_alerts(
+        &s.url,
+        json!([
+            alert("Silenced", json!({})),
+            alert("Night", json!({"team": "night"})),
+            alert("Loud", json!({}))
+        ]),
+    )
+    .await;
+    sink.wait(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got: Vec<_> = sink
+        .snapshot()
+        .iter()
+        .map(|r| {
+            r.body["groupLabels"]["alertname"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(got, ["Loud"], "silenced and muted alerts are not sent");
+    // Resolving with send_resolved: false sends nothing more.
+    let mut resolved = alert("Loud", json!({}));
+    resolved["startsAt"] = json!("2000-01-01T00:00:00Z");
+    resolved["endsAt"] = json!("2000-01-01T00:00:01Z");
+    post_alerts(&s.url, json!([resolved])).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(sink.snapshot().len(), 1);
+    let hist = get_json(&format!(
+        "{}/api/v2/history?kind=alert&filter=alertname%3D%22Silenced%22",
+        s.url
+    ))
+    .await;
+    assert_eq!(hist[0]["state"], "suppressed", "{hist}");
+    assert!(
+        hist[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("silenced by ")
+    );
+}
