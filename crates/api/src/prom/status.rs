@@ -34,10 +34,16 @@ fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// The Prometheus release whose query API and PromQL Sightline follows.
+const PROMETHEUS_API_VERSION: &str = "3.0.0";
+
 pub async fn buildinfo() -> Response {
+    // Clients such as Grafana enable features by the Prometheus version they
+    // see; report the Prometheus API level Sightline implements and put
+    // Sightline's own version in `revision`.
     success(&json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "revision": "",
+        "version": PROMETHEUS_API_VERSION,
+        "revision": concat!("sightline-", env!("CARGO_PKG_VERSION")),
         "branch": "",
         "buildUser": "",
         "buildDate": "",

@@ -303,6 +303,17 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// A range or step: must be positive.
+    pub fn positive_duration_ms(&mut self, e: &Expr) -> R<i64> {
+        let ms = self.duration_ms(e)?;
+        if ms <= 0 {
+            return Err(QueryError::exec(format!(
+                "duration must be greater than 0: {e}"
+            )));
+        }
+        Ok(ms)
+    }
+
     pub fn duration_ms(&mut self, e: &Expr) -> R<i64> {
         let s = self.duration_secs(e)?;
         if !s.is_finite() {
@@ -536,7 +547,7 @@ impl<'a> Evaluator<'a> {
     pub fn range_arg(&mut self, expr: &Expr, grid: &Grid) -> R<RangeArg> {
         match expr.unparen() {
             Expr::Matrix { vs, range, .. } => {
-                let range = self.duration_ms(range)?;
+                let range = self.positive_duration_ms(range)?;
                 let offset = self.offset_ms(&vs.offset)?;
                 let at = self.resolve_at(&vs.at);
                 let eff = |t: i64| at.unwrap_or(t) - offset;
@@ -581,7 +592,7 @@ impl<'a> Evaluator<'a> {
                 };
                 let at = self.resolve_at(at);
                 let step = match step {
-                    Some(s) => self.duration_ms(s)?,
+                    Some(s) => self.positive_duration_ms(s)?,
                     None => self.opts.default_subquery_step_ms,
                 };
                 if step <= 0 {

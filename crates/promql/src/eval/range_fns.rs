@@ -493,7 +493,7 @@ impl Evaluator<'_> {
             };
             match args[m].unparen() {
                 Expr::Matrix { vs, range, .. } => {
-                    let range = self.duration_ms(range)?;
+                    let range = self.positive_duration_ms(range)?;
                     let offset = match &vs.offset {
                         Some(o) => self.duration_ms(o)?,
                         None => 0,

@@ -136,7 +136,28 @@ impl Parser {
             format!("unexpected {}", self.peek().describe()),
         )
     }
+    /// Prometheus's wording for input that ends inside an open construct.
+    fn unclosed(&self, ctx: &str) -> Option<ParseError> {
+        if *self.peek() != Tok::Eof {
+            return None;
+        }
+        let msg = if ctx.contains("label matching") {
+            "unexpected end of input inside braces"
+        } else if ctx.contains("range") || ctx.contains("subquery") || ctx.contains("step") {
+            "unclosed left bracket"
+        } else if ctx.contains("function call") || ctx.contains("paren") || ctx.contains("grouping")
+        {
+            "unclosed left parenthesis"
+        } else {
+            return None;
+        };
+        Some(ParseError::new(self.start(), msg.into()))
+    }
+
     fn unexpected_in(&self, ctx: &str) -> ParseError {
+        if let Some(e) = self.unclosed(ctx) {
+            return e;
+        }
         ParseError::new(
             self.start(),
             format!("unexpected {} in {ctx}", self.peek().describe()),
@@ -145,6 +166,8 @@ impl Parser {
     fn expect(&mut self, t: Tok, ctx: &str) -> Result<Token, ParseError> {
         if *self.peek() == t {
             Ok(self.next())
+        } else if let Some(e) = self.unclosed(ctx) {
+            Err(e)
         } else {
             Err(ParseError::new(
                 self.start(),
@@ -1180,7 +1203,30 @@ mod tests {
         let e = parse("sum(rate(foo[5m])))").unwrap_err();
         assert_eq!(e.to_string(), "1:19: parse error: unexpected \")\"");
         let e = parse("foo{").unwrap_err();
-        assert!(e.to_string().starts_with("1:5: parse error"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "1:5: parse error: unexpected end of input inside braces"
+        );
+        let e = parse("sum(rate(foo[5m])").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "1:18: parse error: unclosed left parenthesis"
+        );
+        let e = parse("foo[5m").unwrap_err();
+        assert_eq!(e.to_string(), "1:7: parse error: unclosed left bracket");
+        let e = parse("1 +").unwrap_err();
+        assert_eq!(e.to_string(), "1:4: parse error: unexpected end of input");
+        let e = parse("foo\n  + bar{a=\"b\" c}").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("2:15: parse error: unexpected identifier \"c\""),
+            "{e}"
+        );
+        let e = parse("rate(foo)").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector"
+        );
     }
 
     #[test]
