@@ -158,10 +158,16 @@ pub fn push_labels(out: &mut String, l: &Labels) {
 }
 
 fn push_point(out: &mut String, t: i64, v: f64) {
+    use std::fmt::Write;
     out.push('[');
     push_ts(out, t);
     out.push_str(",\"");
-    out.push_str(&format_value(v));
+    // Written in place: large matrices render millions of these.
+    if v.is_finite() {
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str(&format_value(v));
+    }
     out.push_str("\"]");
 }
 
