@@ -3,10 +3,136 @@
 //! in group keys and webhook payloads, so they must match byte for byte.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::fmt;
 
-/// Labels or annotations, sorted by name.
-pub type LabelSet = BTreeMap<String, String>;
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Labels or annotations: name/value pairs sorted by name, unique names.
+///
+/// A sorted vector rather than a `BTreeMap`: alerts carry a handful of
+/// labels, and a B-tree node costs ~550 bytes however few entries it holds,
+/// which dominated memory with tens of thousands of alerts.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct LabelSet(Vec<(String, String)>);
+
+impl LabelSet {
+    pub fn new() -> LabelSet {
+        LabelSet(Vec::new())
+    }
+
+    fn find(&self, k: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(k))
+    }
+
+    pub fn get(&self, k: &str) -> Option<&String> {
+        self.find(k).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, k: &str) -> bool {
+        self.find(k).is_ok()
+    }
+
+    /// Sets `k`, returning the previous value.
+    pub fn insert(&mut self, k: String, v: String) -> Option<String> {
+        match self.find(&k) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, v)),
+            Err(i) => {
+                self.0.insert(i, (k, v));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, k: &str) -> Option<String> {
+        self.find(k).ok().map(|i| self.0.remove(i).1)
+    }
+
+    pub fn retain(&mut self, mut f: impl FnMut(&String, &mut String) -> bool) {
+        self.0.retain_mut(|(k, v)| f(k, v));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for LabelSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<(String, String)> for LabelSet {
+    /// Later duplicates win, as in a map.
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(it: I) -> LabelSet {
+        let mut v: Vec<(String, String)> = it.into_iter().collect();
+        // Stable sort keeps insertion order among equal names; keep the last.
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, String)> = Vec::with_capacity(v.len());
+        for (k, val) in v {
+            match out.last_mut() {
+                Some(last) if last.0 == k => last.1 = val,
+                _ => out.push((k, val)),
+            }
+        }
+        out.shrink_to_fit();
+        LabelSet(out)
+    }
+}
+
+impl std::ops::Index<&str> for LabelSet {
+    type Output = String;
+    fn index(&self, k: &str) -> &String {
+        self.get(k).expect("label present")
+    }
+}
+
+impl Serialize for LabelSet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LabelSet, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LabelSet;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of label names to values")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<LabelSet, E> {
+                Ok(LabelSet::new())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<LabelSet, A::Error> {
+                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(4));
+                while let Some((k, val)) = m.next_entry::<String, String>()? {
+                    v.push((k, val));
+                }
+                Ok(v.into_iter().collect())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 const FNV_OFFSET: u64 = 14_695_981_039_346_656_037;
 const FNV_PRIME: u64 = 1_099_511_628_211;
@@ -22,7 +148,7 @@ fn fnv_add(mut h: u64, bytes: &[u8]) -> u64 {
 /// `model.LabelSet.Fingerprint`: FNV-1a 64 over `name 0xff value 0xff` in name order.
 pub fn fingerprint(ls: &LabelSet) -> u64 {
     let mut h = FNV_OFFSET;
-    for (n, v) in ls {
+    for (n, v) in ls.iter() {
         h = fnv_add(h, n.as_bytes());
         h = fnv_add(h, &[0xff]);
         h = fnv_add(h, v.as_bytes());
@@ -175,6 +301,25 @@ mod tests {
         // Go sorts the formatted pairs: `a0=` sorts before `a=`.
         assert_eq!(labelset_string(&l), r#"{a0="1", a="x\"y"}"#);
         assert_eq!(go_quote("tab\there\u{1}"), r#""tab\there\x01""#);
+    }
+
+    #[test]
+    fn label_set_is_a_sorted_map() {
+        let l: LabelSet = serde_json::from_str(r#"{"b":"1","a":"2","b":"3"}"#).unwrap();
+        assert_eq!(l.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            l.get("b").map(String::as_str),
+            Some("3"),
+            "later duplicates win"
+        );
+        assert_eq!(serde_json::to_string(&l).unwrap(), r#"{"a":"2","b":"3"}"#);
+        let mut m = l.clone();
+        assert_eq!(m.insert("0".into(), "x".into()), None);
+        assert_eq!(m.remove("a"), Some("2".into()));
+        assert_eq!(
+            m.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["0", "b"]
+        );
     }
 
     #[test]

@@ -40,7 +40,11 @@ pub fn request(c: &OpsGenieConfig, n: &Notification<'_>) -> Result<(String, Valu
             json!({ "source": source }),
         ));
     }
-    let mut details: BTreeMap<String, String> = data.common_labels.clone();
+    let mut details: BTreeMap<String, String> = data
+        .common_labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     for (k, v) in &c.details {
         details.insert(k.clone(), r.render(v));
     }
