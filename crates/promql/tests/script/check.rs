@@ -30,8 +30,6 @@ fn float_eq(exp: f64, got: f64) -> bool {
     diff / sum.min(f64::MAX) < 1e-6
 }
 
-/// Does the expression select any series that holds native histograms?
-
 fn check_annotations(ex: &Expect, warnings: &[String], infos: &[String]) -> Result<(), String> {
     for (want, got, none, kind) in [
         (&ex.warn, warnings, ex.no_warn, "warning"),
