@@ -463,9 +463,9 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, op: AggOp, s: &VSeries) {
-        self.drop_name |= s.drop_name;
-        for (i, &f) in s.vals.iter().enumerate() {
+    fn add(&mut self, op: AggOp, drop_name: bool, vals: &[f64]) {
+        self.drop_name |= drop_name;
+        for (i, &f) in vals.iter().enumerate() {
             if !present(f) {
                 continue;
             }
@@ -583,17 +583,17 @@ impl Evaluator<'_> {
         sorted.dedup();
         let mut groups: Vec<Acc> = Vec::new();
         let mut index: ahash::AHashMap<u64, usize> = ahash::AHashMap::new();
-        self.stream_vector(expr, grid, &mut |s| {
-            let key = group_hash(&s.labels, &sorted, without);
+        self.stream_vector(expr, grid, &mut |labels, drop_name, vals| {
+            let key = group_hash(labels, &sorted, without);
             let g = match index.get(&key) {
                 Some(&g) => g,
                 None => {
                     index.insert(key, groups.len());
-                    groups.push(Acc::new(op, group_labels(&s.labels, &sorted, without), n));
+                    groups.push(Acc::new(op, group_labels(labels, &sorted, without), n));
                     groups.len() - 1
                 }
             };
-            groups[g].add(op, &s);
+            groups[g].add(op, drop_name, &vals);
             Ok(())
         })?;
         let out: Vec<VSeries> = groups

@@ -13,6 +13,11 @@ use crate::parser::{AtModifier, BinOp, Expr, Pos, VectorSelector, line_col};
 
 pub type R<T> = Result<T, QueryError>;
 
+/// Receives the series of a streamed node one at a time: labels (borrowed,
+/// so consumers that only group need not copy them), the delayed name-drop
+/// flag and the per-step values.
+pub type Sink<'s> = dyn FnMut(&Labels, bool, Vec<f64>) -> R<()> + 's;
+
 pub struct Evaluator<'a> {
     q: &'a dyn Queryable,
     pub opts: &'a EngineOptions,
@@ -426,8 +431,12 @@ impl<'a> Evaluator<'a> {
         want_ts: bool,
     ) -> R<Vec<VSeries>> {
         let mut out = Vec::new();
-        self.stream_vector_selector(vs, grid, want_ts, &mut |s| {
-            out.push(s);
+        self.stream_vector_selector(vs, grid, want_ts, &mut |labels, drop_name, vals| {
+            out.push(VSeries {
+                labels: labels.clone(),
+                drop_name,
+                vals,
+            });
             Ok(())
         })?;
         Ok(out)
@@ -439,7 +448,7 @@ impl<'a> Evaluator<'a> {
         vs: &VectorSelector,
         grid: &Grid,
         want_ts: bool,
-        sink: &mut dyn FnMut(VSeries) -> R<()>,
+        sink: &mut Sink<'_>,
     ) -> R<()> {
         let offset = self.offset_ms(&vs.offset)?;
         let at = self.resolve_at(&vs.at);
@@ -494,8 +503,7 @@ impl<'a> Evaluator<'a> {
                     *slot = v;
                 }
             }
-            let s = VSeries { labels: labels.clone(), drop_name: false, vals };
-            let c = s.count();
+            let c = vals.iter().filter(|v| present(**v)).count();
             if c == 0 {
                 return Ok(());
             }
@@ -505,7 +513,7 @@ impl<'a> Evaluator<'a> {
                     "query processing would load too many samples into memory in query execution",
                 ));
             }
-            sink(s)
+            sink(labels, false, vals)
         })?;
         self.account(total)
     }
@@ -513,12 +521,7 @@ impl<'a> Evaluator<'a> {
     /// Streams the series of an instant-vector expression: selectors and
     /// range functions over selectors produce them one at a time; anything
     /// else is evaluated and then handed over.
-    pub fn stream_vector(
-        &mut self,
-        expr: &Expr,
-        grid: &Grid,
-        sink: &mut dyn FnMut(VSeries) -> R<()>,
-    ) -> R<()> {
+    pub fn stream_vector(&mut self, expr: &Expr, grid: &Grid, sink: &mut Sink<'_>) -> R<()> {
         match expr.unparen() {
             Expr::Vector(vs) => self.stream_vector_selector(vs, grid, false, sink),
             Expr::Call { func, args, .. }
@@ -536,7 +539,7 @@ impl<'a> Evaluator<'a> {
             }
             e => {
                 for s in self.eval_vector(e, grid)? {
-                    sink(s)?;
+                    sink(&s.labels, s.drop_name, s.vals)?;
                 }
                 Ok(())
             }

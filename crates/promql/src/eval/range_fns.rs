@@ -5,7 +5,7 @@ use sightline_model::{Labels, Sample, is_stale_nan};
 
 use super::QueryError;
 use super::aggregate::{kahan_inc, quantile};
-use super::evaluator::{Evaluator, R};
+use super::evaluator::{Evaluator, R, Sink};
 use super::types::*;
 use crate::parser::Expr;
 
@@ -396,10 +396,21 @@ impl Evaluator<'_> {
     pub fn eval_range_fn(&mut self, name: &str, args: &[Expr], m: usize, grid: &Grid) -> R<IVal> {
         let mut out = Vec::new();
         let mut absent_seen = vec![false; grid.n];
-        self.stream_range_fn(name, args, m, grid, &mut absent_seen, &mut |s| {
-            out.push(s);
-            Ok(())
-        })?;
+        self.stream_range_fn(
+            name,
+            args,
+            m,
+            grid,
+            &mut absent_seen,
+            &mut |labels, drop_name, vals| {
+                out.push(VSeries {
+                    labels: labels.clone(),
+                    drop_name,
+                    vals,
+                });
+                Ok(())
+            },
+        )?;
         if name == "absent_over_time" {
             let vals: Vec<f64> = absent_seen
                 .iter()
@@ -425,7 +436,7 @@ impl Evaluator<'_> {
         m: usize,
         grid: &Grid,
         absent_seen: &mut [bool],
-        sink: &mut dyn FnMut(VSeries) -> R<()>,
+        sink: &mut Sink<'_>,
     ) -> R<()> {
         let mut scalars: Vec<Vec<f64>> = Vec::new();
         for (i, a) in args.iter().enumerate() {
@@ -470,12 +481,7 @@ impl Evaluator<'_> {
             let mut per_series = |labels: &Labels, samples: &[Sample], shape: &Shape| -> R<()> {
                 let vals =
                     window_values(name, samples, shape, grid, lookback, &scalars, absent_seen)?;
-                let s = VSeries {
-                    labels: labels.clone(),
-                    drop_name: !(name == "last_over_time" || name == "first_over_time"),
-                    vals,
-                };
-                let c = s.count();
+                let c = vals.iter().filter(|v| present(**v)).count();
                 if c == 0 {
                     return Ok(());
                 }
@@ -489,7 +495,11 @@ impl Evaluator<'_> {
                 {
                     non_counter.push(mn.to_string());
                 }
-                sink(s)
+                sink(
+                    labels,
+                    !(name == "last_over_time" || name == "first_over_time"),
+                    vals,
+                )
             };
             match args[m].unparen() {
                 Expr::Matrix { vs, range, .. } => {

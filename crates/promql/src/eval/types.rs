@@ -56,9 +56,6 @@ pub struct VSeries {
 }
 
 impl VSeries {
-    pub fn count(&self) -> usize {
-        self.vals.iter().filter(|v| present(**v)).count()
-    }
     pub fn is_empty(&self) -> bool {
         !self.vals.iter().any(|v| present(*v))
     }
