@@ -162,7 +162,9 @@ impl Querier for DbQuerier<'_> {
             for src in sources {
                 part.clear();
                 match src {
-                    Source::Block(bi, id) => self.blocks[bi].samples(id, self.mint, self.maxt, &mut part)?,
+                    Source::Block(bi, id) => {
+                        self.blocks[bi].samples(id, self.mint, self.maxt, &mut part)?
+                    }
                     Source::Head(ms) => part.extend(ms.samples(self.mint, self.maxt)),
                 }
                 merge_samples(&mut buf, std::mem::take(&mut part));
@@ -175,6 +177,66 @@ impl Querier for DbQuerier<'_> {
             }
         }
         Ok(())
+    }
+
+    fn select_each_par(
+        &self,
+        matchers: &[Matcher],
+        threads: usize,
+        f: &(dyn Fn(usize, &Labels, &[Sample]) + Sync),
+    ) -> Result<()> {
+        let list: Vec<(Labels, Vec<Source>)> = self.sources(matchers).into_iter().collect();
+        // Small selections are not worth a thread.
+        let threads = threads.clamp(1, 16).min(list.len().div_ceil(256)).max(1);
+        let run = |worker: usize, part: &[(Labels, Vec<Source>)]| -> Result<()> {
+            let (mut buf, mut piece) = (Vec::new(), Vec::new());
+            for (labels, sources) in part {
+                buf.clear();
+                for src in sources {
+                    piece.clear();
+                    match src {
+                        Source::Block(bi, id) => {
+                            self.blocks[*bi].samples(*id, self.mint, self.maxt, &mut piece)?
+                        }
+                        Source::Head(ms) => piece.extend(ms.samples(self.mint, self.maxt)),
+                    }
+                    merge_samples(&mut buf, std::mem::take(&mut piece));
+                }
+                if !self.db.tombstones.is_empty() {
+                    self.db.tombstones.filter(labels, &mut buf);
+                }
+                if !buf.is_empty() {
+                    f(worker, labels, &buf);
+                }
+            }
+            Ok(())
+        };
+        if threads == 1 {
+            return run(0, &list);
+        }
+        let chunk = list.len().div_ceil(threads);
+        std::thread::scope(|sc| {
+            let handles: Vec<_> = list
+                .chunks(chunk)
+                .enumerate()
+                .map(|(w, part)| {
+                    let run = &run;
+                    sc.spawn(move || run(w, part))
+                })
+                .collect();
+            let mut res = Ok(());
+            for h in handles {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(crate::storage::StorageError::Invalid(
+                        "select worker panicked".into(),
+                    ))
+                });
+                if res.is_ok() {
+                    res = r;
+                }
+            }
+            res
+        })
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {

@@ -157,6 +157,26 @@ pub trait Querier: Send + Sync {
         f: &mut dyn FnMut(&Labels, &mut dyn Iterator<Item = Sample>),
     ) -> Result<()>;
 
+    /// Like `select_each`, but may call `f` from up to `threads` threads at
+    /// once. Series are split, in label order, into contiguous runs, one per
+    /// worker; `f` gets the worker index, so a caller keeping per-worker state
+    /// and reading the workers in index order sees series in label order.
+    /// The default runs everything on the calling thread as worker 0.
+    fn select_each_par(
+        &self,
+        matchers: &[Matcher],
+        threads: usize,
+        f: &(dyn Fn(usize, &Labels, &[Sample]) + Sync),
+    ) -> Result<()> {
+        let _ = threads;
+        let mut buf = Vec::new();
+        self.select_each(matchers, &mut |l, it| {
+            buf.clear();
+            buf.extend(it);
+            f(0, l, &buf);
+        })
+    }
+
     /// Sorted label names of series matching the matchers (all series if empty).
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>>;
 
