@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use sightline_model::{Labels, MatchOp, Matcher, Sample};
 use sightline_tsdb::{Appendable, Db, Options, Queryable};
 
+type Found = Vec<(Labels, Vec<Sample>)>;
+
 #[test]
 fn parallel_select_matches_sequential() {
     let dir = tempfile::tempdir().unwrap();
@@ -21,11 +23,10 @@ fn parallel_select_matches_sequential() {
     db.cut_block(0, 3000).unwrap();
     let q = db.querier(0, 10_000).unwrap();
     let m = [Matcher::new(MatchOp::Equal, "__name__", "m").unwrap()];
-    let mut seq: Vec<(Labels, Vec<Sample>)> = Vec::new();
+    let mut seq: Found = Vec::new();
     q.select_each(&m, &mut |l, it| seq.push((l.clone(), it.collect())))
         .unwrap();
-    let workers: Vec<Mutex<Vec<(Labels, Vec<Sample>)>>> =
-        (0..4).map(|_| Mutex::new(Vec::new())).collect();
+    let workers: Vec<Mutex<Found>> = (0..4).map(|_| Mutex::new(Vec::new())).collect();
     q.select_each_par(&m, 4, &|w, l, s| {
         workers[w].lock().unwrap().push((l.clone(), s.to_vec()))
     })
@@ -35,7 +36,7 @@ fn parallel_select_matches_sequential() {
         .filter(|w| !w.lock().unwrap().is_empty())
         .count();
     assert!(used > 1, "work was split over {used} workers");
-    let par: Vec<(Labels, Vec<Sample>)> = workers
+    let par: Found = workers
         .into_iter()
         .flat_map(|w| w.into_inner().unwrap())
         .collect();
