@@ -2,7 +2,8 @@
 # Storage benchmarks for docs/benchmarks.md (issue 2): remote-write ingest rate,
 # bytes/sample on disk, memory per active series, restart time with a large WAL.
 # Usage: scripts/bench-storage.sh [small|medium] [--peers]
-#   BENCH_DIR (default /tmp/sightline-bench) holds datasets and scratch data.
+#   BENCH_DIR (default /tmp/sightline-bench) holds datasets and scratch data;
+#   SECTIONS (default "backfill rw mem") picks what to run; NO_BUILD=1 skips cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-small}
@@ -10,7 +11,9 @@ peers=${2:-}
 BENCH_DIR=${BENCH_DIR:-/tmp/sightline-bench}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 mkdir -p "$BENCH_DIR"
-cargo build --release -p sightline -p sightline-bench >&2
+SECTIONS=${SECTIONS:-backfill rw mem}
+want() { case " $SECTIONS " in *" $1 "*) return 0;; *) return 1;; esac; }
+[ -n "${NO_BUILD:-}" ] || cargo build --release -p sightline -p sightline-bench >&2
 bin=$CARGO_TARGET_DIR/release
 ds=$BENCH_DIR/red-$preset
 if [ ! -f "$ds/meta.json" ]; then
@@ -23,8 +26,9 @@ port=19191
 wait_ready() { for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null && return 0; sleep 0.1; done; return 1; }
 start() { "$bin/sightline" run --web.listen-address=127.0.0.1:$port --storage.path="$1" \
   --otlp.grpc.listen-address=127.0.0.1:0 --otlp.http.listen-address=127.0.0.1:0 \
-  --config.file=scripts/bench-empty.yml --log.level=warn 2>>"$BENCH_DIR/server.log" & echo $!; }
+  --config.file=scripts/bench-empty.yml --log.level=warn >/dev/null 2>>"$BENCH_DIR/server.log" & echo $!; }
 
+if want backfill; then
 echo "## backfill ($preset RED: $samples samples)"
 rm -rf "$BENCH_DIR/backfill"; mkdir -p "$BENCH_DIR/backfill"
 t0=$(date +%s.%N)
@@ -36,7 +40,9 @@ import sys
 t0,t1,b,s=map(float,sys.argv[1:])
 print(f"backfill_seconds {t1-t0:.2f}\nbackfill_samples_per_second {s/(t1-t0):.0f}\nbytes_on_disk {b:.0f}\nbytes_per_sample {b/s:.3f}")
 PY
+fi
 
+if want rw; then
 echo "## remote-write ingest ($preset RED)"
 rm -rf "$BENCH_DIR/rw"
 pid=$(start "$BENCH_DIR/rw"); wait_ready
@@ -45,8 +51,9 @@ kill -9 "$pid"; wait "$pid" 2>/dev/null || true
 t0=$(date +%s.%N); pid=$(start "$BENCH_DIR/rw"); wait_ready; t1=$(date +%s.%N)
 echo "restart_seconds_red $(python3 -c "print(round($t1-$t0,2))")"
 kill "$pid"; wait "$pid" 2>/dev/null || true
+fi
 
-for n in 100000 1000000; do
+want mem && for n in 100000 1000000; do
   echo "## memory and restart with $n series"
   rm -rf "$BENCH_DIR/mem"
   pid=$(start "$BENCH_DIR/mem"); wait_ready; sleep 1

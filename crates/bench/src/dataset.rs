@@ -4,18 +4,14 @@ use std::path::Path;
 use sightline_model::{Labels, Sample};
 use sightline_scrape::parser::{self, Entry, Format, ParseOptions};
 
-/// Reads OpenMetrics files (the RED dataset) in file order and cuts them into
-/// remote-write bodies of about `per_request` samples each, keeping the
-/// files' time-major order, as a Prometheus sender would ship them.
-pub fn red_requests(
-    files: &[impl AsRef<Path>],
-    per_request: usize,
-) -> Result<(Vec<Vec<u8>>, u64), String> {
-    let mut bodies = Vec::new();
-    let mut total = 0u64;
-    let mut labels_cache: HashMap<u128, Labels> = HashMap::new();
-    let mut batch: Vec<(Labels, Vec<Sample>)> = Vec::new();
-    let mut in_batch = 0usize;
+/// Reads OpenMetrics files (the RED dataset) and cuts them into remote-write
+/// bodies of about `per_request` samples each, in timestamp order as a
+/// Prometheus sender ships them (the generator writes its pod shards one after
+/// the other, so file order is not time order).
+pub fn red_requests(files: &[impl AsRef<Path>], per_request: usize) -> Result<(Vec<Vec<u8>>, u64), String> {
+    let mut labels: Vec<Labels> = Vec::new();
+    let mut index: HashMap<u128, u32> = HashMap::new();
+    let mut samples: Vec<(i64, u32, f64)> = Vec::new();
     for f in files {
         let f = f.as_ref();
         let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
@@ -34,34 +30,27 @@ pub fn red_requests(
                 h.update(&[0xfe]);
                 h.update(v.as_bytes());
             }
-            let labels = labels_cache
-                .entry(h.digest128())
-                .or_insert_with(|| s.to_labels())
-                .clone();
-            batch.push((labels, vec![Sample { t: s.t, v: s.value }]));
-            in_batch += 1;
-            total += 1;
-            if in_batch >= per_request {
-                bodies.push(sightline_remote::encode_write_request_v1(&batch));
-                batch.clear();
-                in_batch = 0;
-            }
+            let id = *index.entry(h.digest128()).or_insert_with(|| {
+                labels.push(s.to_labels());
+                labels.len() as u32 - 1
+            });
+            samples.push((s.t, id, s.value));
             Ok(())
         };
-        parser::parse_with(
-            Format::OpenMetrics,
-            &data,
-            0,
-            ParseOptions {
-                validate_openmetrics: false,
-            },
-            &mut sink,
-        )
-        .map_err(|e| format!("{}: {e}", f.display()))?;
+        parser::parse_with(Format::OpenMetrics, &data, 0, ParseOptions { validate_openmetrics: false }, &mut sink)
+            .map_err(|e| format!("{}: {e}", f.display()))?;
     }
-    if !batch.is_empty() {
-        bodies.push(sightline_remote::encode_write_request_v1(&batch));
-    }
+    // Stable: samples of one timestamp keep their file order.
+    samples.sort_by_key(|s| s.0);
+    let total = samples.len() as u64;
+    let bodies = samples
+        .chunks(per_request)
+        .map(|c| {
+            let batch: Vec<(Labels, Vec<Sample>)> =
+                c.iter().map(|&(t, id, v)| (labels[id as usize].clone(), vec![Sample { t, v }])).collect();
+            sightline_remote::encode_write_request_v1(&batch)
+        })
+        .collect();
     Ok((bodies, total))
 }
 
