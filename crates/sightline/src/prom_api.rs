@@ -34,6 +34,7 @@ pub fn configure(p: &mut PromSettings, args: &RunArgs, cfg: &Config) -> Result<(
         max_samples: args.query_max_samples,
         timeout,
         default_subquery_step_ms: (eval_interval.as_millis() as i64).max(1),
+        ..EngineOptions::default()
     });
     p.enable_admin_api = args.enable_admin_api;
     *p.config_yaml.write() = cfg.to_yaml();

@@ -7,6 +7,7 @@ use sightline_model::{Labels, LabelsBuilder};
 
 use super::QueryError;
 use super::evaluator::{Evaluator, R};
+use super::parallel::Consumer;
 use super::types::*;
 use crate::parser::{AggOp, Expr, Pos};
 
@@ -538,6 +539,87 @@ impl Acc {
         }
     }
 
+    /// Mean of a partial average at step `i`.
+    fn avg_mean(&self, i: usize) -> f64 {
+        if self.incr[i] {
+            self.d[i] + self.b[i]
+        } else {
+            self.a[i] / self.c[i] + self.b[i] / self.c[i]
+        }
+    }
+
+    /// Folds in the accumulator of a later run of series (parallel workers
+    /// cover contiguous label ranges, merged in order).
+    fn merge(&mut self, op: AggOp, o: Acc) {
+        self.drop_name |= o.drop_name;
+        for i in 0..self.a.len() {
+            let oa = o.a[i];
+            if !present(oa) {
+                continue;
+            }
+            let cur = self.a[i];
+            match op {
+                AggOp::Sum => {
+                    if present(cur) {
+                        let (t, c) = kahan_inc(oa, cur, self.b[i]);
+                        self.a[i] = t;
+                        self.b[i] = c + o.b[i];
+                    } else {
+                        self.a[i] = oa;
+                        self.b[i] = o.b[i];
+                    }
+                }
+                AggOp::Count => self.a[i] = if present(cur) { cur + oa } else { oa },
+                AggOp::Group => self.a[i] = 1.0,
+                AggOp::Min | AggOp::Max
+                    if !present(cur)
+                        || cur.is_nan()
+                        || (op == AggOp::Max && cur < oa)
+                        || (op == AggOp::Min && cur > oa) =>
+                {
+                    self.a[i] = oa;
+                }
+                AggOp::Avg => {
+                    if self.c[i] == 0.0 {
+                        (self.a[i], self.b[i], self.c[i], self.d[i], self.incr[i]) =
+                            (oa, o.b[i], o.c[i], o.d[i], o.incr[i]);
+                        continue;
+                    }
+                    if !self.incr[i] && !o.incr[i] {
+                        let (t, c) = kahan_inc(oa, cur, self.b[i]);
+                        if !t.is_infinite() {
+                            self.a[i] = t;
+                            self.b[i] = c + o.b[i];
+                            self.c[i] += o.c[i];
+                            continue;
+                        }
+                    }
+                    // Combine the means when a sum overflowed.
+                    let (n1, n2) = (self.c[i], o.c[i]);
+                    let (m1, m2) = (self.avg_mean(i), o.avg_mean(i));
+                    self.d[i] = m1 + (m2 - m1) * (n2 / (n1 + n2));
+                    self.b[i] = 0.0;
+                    self.c[i] = n1 + n2;
+                    self.incr[i] = true;
+                }
+                AggOp::Stddev | AggOp::Stdvar => {
+                    if self.c[i] == 0.0 {
+                        (self.a[i], self.c[i], self.d[i]) = (oa, o.c[i], o.d[i]);
+                        continue;
+                    }
+                    // Chan et al.'s pairwise update of mean and squared deviations.
+                    let (n1, n2) = (self.c[i], o.c[i]);
+                    let n = n1 + n2;
+                    let delta = o.d[i] - self.d[i];
+                    self.d[i] += delta * n2 / n;
+                    self.a[i] = cur + oa + delta * delta * n1 * n2 / n;
+                    self.c[i] = n;
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn finish(mut self, op: AggOp) -> VSeries {
         for i in 0..self.a.len() {
             if !present(self.a[i]) {
@@ -568,7 +650,9 @@ impl Acc {
 
 impl Evaluator<'_> {
     /// sum/avg/count/group/min/max/stddev/stdvar, fed one input series at a
-    /// time so inputs (e.g. `rate` over every series) are never all in memory.
+    /// sum/avg/count/group/min/max/stddev/stdvar, fed one input series at a
+    /// time (in parallel where the input allows) so inputs such as `rate`
+    /// over every series are never all in memory.
     fn aggregate_stream(
         &mut self,
         op: AggOp,
@@ -577,30 +661,78 @@ impl Evaluator<'_> {
         without: bool,
         grid: &Grid,
     ) -> R<IVal> {
-        let n = grid.n;
         let mut sorted: Vec<String> = grouping.to_vec();
         sorted.sort();
         sorted.dedup();
-        let mut groups: Vec<Acc> = Vec::new();
-        let mut index: ahash::AHashMap<u64, usize> = ahash::AHashMap::new();
-        self.stream_vector(expr, grid, &mut |labels, drop_name, vals| {
-            let key = group_hash(labels, &sorted, without);
-            let g = match index.get(&key) {
-                Some(&g) => g,
-                None => {
-                    index.insert(key, groups.len());
-                    groups.push(Acc::new(op, group_labels(labels, &sorted, without), n));
-                    groups.len() - 1
+        let c = AggConsumer {
+            op,
+            grouping: &sorted,
+            without,
+            n: grid.n,
+        };
+        let mut parts = self.stream_vector_par(expr, grid, &c)?.into_iter();
+        let mut all = parts.next().unwrap_or_else(|| c.state());
+        for part in parts {
+            for (key, acc) in part.keys.into_iter().zip(part.groups) {
+                match all.index.get(&key) {
+                    Some(&g) => all.groups[g].merge(op, acc),
+                    None => {
+                        all.index.insert(key, all.groups.len());
+                        all.keys.push(key);
+                        all.groups.push(acc);
+                    }
                 }
-            };
-            groups[g].add(op, drop_name, &vals);
-            Ok(())
-        })?;
-        let out: Vec<VSeries> = groups
+            }
+        }
+        let out: Vec<VSeries> = all
+            .groups
             .into_iter()
             .map(|a| a.finish(op))
             .filter(|s| !s.is_empty())
             .collect();
         Ok(IVal::Vector(out))
+    }
+}
+
+/// Groups of one worker, in order of first appearance.
+struct AccSet {
+    groups: Vec<Acc>,
+    keys: Vec<u64>,
+    index: ahash::AHashMap<u64, usize>,
+}
+
+struct AggConsumer<'g> {
+    op: AggOp,
+    grouping: &'g [String],
+    without: bool,
+    n: usize,
+}
+
+impl Consumer for AggConsumer<'_> {
+    type State = AccSet;
+    fn state(&self) -> AccSet {
+        AccSet {
+            groups: Vec::new(),
+            keys: Vec::new(),
+            index: ahash::AHashMap::new(),
+        }
+    }
+    fn consume(&self, st: &mut AccSet, labels: &Labels, drop_name: bool, vals: Vec<f64>) -> R<()> {
+        let key = group_hash(labels, self.grouping, self.without);
+        let g = match st.index.get(&key) {
+            Some(&g) => g,
+            None => {
+                st.index.insert(key, st.groups.len());
+                st.keys.push(key);
+                st.groups.push(Acc::new(
+                    self.op,
+                    group_labels(labels, self.grouping, self.without),
+                    self.n,
+                ));
+                st.groups.len() - 1
+            }
+        };
+        st.groups[g].add(self.op, drop_name, &vals);
+        Ok(())
     }
 }

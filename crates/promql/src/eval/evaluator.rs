@@ -54,6 +54,14 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    pub fn queryable(&self) -> &'a dyn Queryable {
+        self.q
+    }
+
     pub fn take_annotations(&mut self) -> (Vec<String>, Vec<String>) {
         (
             std::mem::take(&mut self.warnings),
@@ -430,120 +438,8 @@ impl<'a> Evaluator<'a> {
         grid: &Grid,
         want_ts: bool,
     ) -> R<Vec<VSeries>> {
-        let mut out = Vec::new();
-        self.stream_vector_selector(vs, grid, want_ts, &mut |labels, drop_name, vals| {
-            out.push(VSeries {
-                labels: labels.clone(),
-                drop_name,
-                vals,
-            });
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    /// Streams the series of an instant-vector selector to `sink`.
-    pub fn stream_vector_selector(
-        &mut self,
-        vs: &VectorSelector,
-        grid: &Grid,
-        want_ts: bool,
-        sink: &mut Sink<'_>,
-    ) -> R<()> {
-        let offset = self.offset_ms(&vs.offset)?;
-        let at = self.resolve_at(&vs.at);
-        let eff = |t: i64| at.unwrap_or(t) - offset;
-        let (lo_eff, hi_eff) = (eff(grid.start), eff(grid.end()));
-        let lookback = self.opts.lookback_delta_ms;
-        let maxt = if vs.smoothed {
-            hi_eff + lookback
-        } else {
-            hi_eff
-        };
-        let mut total = 0usize;
-        let max_samples = self.opts.max_samples;
-        let smoothed = vs.smoothed;
-        self.select_stream(&vs.matchers, lo_eff - lookback + 1, maxt, &mut |labels, samples| {
-            if samples.is_empty() {
-                return Ok(());
-            }
-            let mut vals = vec![absent(); grid.n];
-            if smoothed {
-                smooth_series(samples, grid, eff, lookback, &mut vals);
-            } else {
-                let mut j = 0usize; // samples[..j] have t <= current eff
-                let mut last_eff = i64::MIN;
-                let mut last_val = absent();
-                for (i, slot) in vals.iter_mut().enumerate() {
-                    let e = eff(grid.t(i));
-                    if e == last_eff {
-                        *slot = last_val;
-                        continue;
-                    }
-                    if e < last_eff {
-                        j = 0;
-                    }
-                    while j < samples.len() && samples[j].t <= e {
-                        j += 1;
-                    }
-                    let v = if j == 0 {
-                        absent()
-                    } else {
-                        let s = samples[j - 1];
-                        if s.t <= e - lookback || is_stale_nan(s.v) {
-                            absent()
-                        } else if want_ts {
-                            s.t as f64 / 1000.0
-                        } else {
-                            s.v
-                        }
-                    };
-                    last_eff = e;
-                    last_val = v;
-                    *slot = v;
-                }
-            }
-            let c = vals.iter().filter(|v| present(**v)).count();
-            if c == 0 {
-                return Ok(());
-            }
-            total += c;
-            if total > max_samples {
-                return Err(QueryError::exec(
-                    "query processing would load too many samples into memory in query execution",
-                ));
-            }
-            sink(labels, false, vals)
-        })?;
-        self.account(total)
-    }
-
-    /// Streams the series of an instant-vector expression: selectors and
-    /// range functions over selectors produce them one at a time; anything
-    /// else is evaluated and then handed over.
-    pub fn stream_vector(&mut self, expr: &Expr, grid: &Grid, sink: &mut Sink<'_>) -> R<()> {
-        match expr.unparen() {
-            Expr::Vector(vs) => self.stream_vector_selector(vs, grid, false, sink),
-            Expr::Call { func, args, .. }
-                if func.name != "absent_over_time"
-                    && args
-                        .iter()
-                        .any(|a| a.value_type() == crate::parser::ValueType::Matrix) =>
-            {
-                let m = args
-                    .iter()
-                    .position(|a| a.value_type() == crate::parser::ValueType::Matrix)
-                    .unwrap();
-                let mut seen = vec![false; grid.n];
-                self.stream_range_fn(func.name, args, m, grid, &mut seen, sink)
-            }
-            e => {
-                for s in self.eval_vector(e, grid)? {
-                    sink(&s.labels, s.drop_name, s.vals)?;
-                }
-                Ok(())
-            }
-        }
+        let parts = self.selector_par(vs, grid, want_ts, &super::parallel::Collect)?;
+        Ok(parts.into_iter().flatten().collect())
     }
 
     /// Materialises a matrix selector or subquery argument for a grid.
@@ -653,6 +549,65 @@ impl<'a> Evaluator<'a> {
             _ => Err(QueryError::exec("expected range vector")),
         }
     }
+}
+
+/// Where an instant selector looks for each step: `@` and offset applied.
+#[derive(Clone, Copy)]
+pub struct SelectorTimes {
+    pub at: Option<i64>,
+    pub offset: i64,
+    pub lookback: i64,
+    pub smoothed: bool,
+    pub want_ts: bool,
+}
+
+impl SelectorTimes {
+    #[inline]
+    pub fn eff(&self, t: i64) -> i64 {
+        self.at.unwrap_or(t) - self.offset
+    }
+}
+
+/// Per-step values of an instant selector over one series' samples: the
+/// newest sample in `(eff - lookback, eff]` unless it is a staleness marker.
+pub fn selector_values(samples: &[RawSample], grid: &Grid, st: &SelectorTimes) -> Vec<f64> {
+    let mut vals = vec![absent(); grid.n];
+    if st.smoothed {
+        smooth_series(samples, grid, |t| st.eff(t), st.lookback, &mut vals);
+        return vals;
+    }
+    let mut j = 0usize; // samples[..j] have t <= current eff
+    let mut last_eff = i64::MIN;
+    let mut last_val = absent();
+    for (i, slot) in vals.iter_mut().enumerate() {
+        let e = st.eff(grid.t(i));
+        if e == last_eff {
+            *slot = last_val;
+            continue;
+        }
+        if e < last_eff {
+            j = 0;
+        }
+        while j < samples.len() && samples[j].t <= e {
+            j += 1;
+        }
+        let v = if j == 0 {
+            absent()
+        } else {
+            let s = samples[j - 1];
+            if s.t <= e - st.lookback || is_stale_nan(s.v) {
+                absent()
+            } else if st.want_ts {
+                s.t as f64 / 1000.0
+            } else {
+                s.v
+            }
+        };
+        last_eff = e;
+        last_val = v;
+        *slot = v;
+    }
+    vals
 }
 
 /// Prometheus's `smoothed` instant selector: the value interpolated between

@@ -10,6 +10,7 @@ mod evaluator;
 mod functions;
 mod histogram;
 mod info;
+mod parallel;
 mod range_fns;
 mod types;
 
@@ -29,6 +30,8 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// Step of subqueries written without one (`x[5m:]`): the global evaluation interval.
     pub default_subquery_step_ms: i64,
+    /// Worker threads a query may use to compute series in parallel.
+    pub parallelism: usize,
 }
 
 impl Default for EngineOptions {
@@ -38,6 +41,9 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             default_subquery_step_ms: 60_000,
+            parallelism: std::thread::available_parallelism()
+                .map(|n| n.get().min(8))
+                .unwrap_or(1),
         }
     }
 }

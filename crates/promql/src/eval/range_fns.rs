@@ -388,12 +388,36 @@ fn call(name: &str, w: &Win, args: &[f64]) -> R<Option<f64>> {
     })
 }
 
-const ANCHORED_SAFE: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
-const SMOOTHED_SAFE: &[&str] = &["delta", "increase", "rate"];
+pub const ANCHORED_SAFE: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
+pub const SMOOTHED_SAFE: &[&str] = &["delta", "increase", "rate"];
 
 impl Evaluator<'_> {
+    /// `quantile_over_time` warns once about a quantile outside [0, 1].
+    pub fn quantile_param_warning(&mut self, name: &str, args: &[Expr], scalars: &[Vec<f64>]) {
+        if name != "quantile_over_time" {
+            return;
+        }
+        let ppos = args[0].pos();
+        if let Some(q) = scalars[0]
+            .iter()
+            .find(|q| q.is_nan() || !(0.0..=1.0).contains(*q))
+        {
+            self.warn(
+                &format!(
+                    "quantile value should be between 0 and 1, got {}",
+                    crate::parser::format_float(*q)
+                ),
+                ppos,
+            );
+        }
+    }
+
     /// Evaluates `name(args...)` where `args[m]` is the range vector.
     pub fn eval_range_fn(&mut self, name: &str, args: &[Expr], m: usize, grid: &Grid) -> R<IVal> {
+        if name != "absent_over_time" && matches!(args[m].unparen(), Expr::Matrix { .. }) {
+            let parts = self.range_fn_par(name, args, m, grid, &super::parallel::Collect)?;
+            return Ok(IVal::Vector(parts.into_iter().flatten().collect()));
+        }
         let mut out = Vec::new();
         let mut absent_seen = vec![false; grid.n];
         self.stream_range_fn(
@@ -458,21 +482,7 @@ impl Evaluator<'_> {
                 )));
             }
         }
-        if name == "quantile_over_time" {
-            let ppos = args[0].pos();
-            for q in scalars[0].clone() {
-                if q.is_nan() || !(0.0..=1.0).contains(&q) {
-                    self.warn(
-                        &format!(
-                            "quantile value should be between 0 and 1, got {}",
-                            crate::parser::format_float(q)
-                        ),
-                        ppos,
-                    );
-                    break;
-                }
-            }
-        }
+        self.quantile_param_warning(name, args, &scalars);
         let lookback = self.opts.lookback_delta_ms;
         let mut non_counter: Vec<String> = Vec::new();
         let mut total = 0usize;
@@ -577,7 +587,7 @@ impl Shape {
 }
 
 /// Per-step values of a range function over one series' samples.
-fn window_values(
+pub fn window_values(
     name: &str,
     samples: &[Sample],
     shape: &Shape,

@@ -1,0 +1,332 @@
+//! Parallel per-series evaluation. Selectors and range functions compute
+//! every series independently, so their work is split over worker threads
+//! (`Querier::select_each_par`). Each worker feeds its own consumer state
+//! (collected series, or aggregation groups); states come back in worker
+//! order, which is label order, so results do not depend on the split.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use sightline_model::{Labels, Matcher, Sample as RawSample, is_stale_nan};
+use sightline_tsdb::Queryable;
+
+use super::evaluator::{Evaluator, R, SelectorTimes, selector_values};
+use super::range_fns::{ANCHORED_SAFE, SMOOTHED_SAFE, Shape, window_values};
+use super::types::*;
+use super::{ErrorKind, QueryError};
+use crate::parser::{Expr, ValueType, VectorSelector};
+
+/// Receives computed series; one state per worker thread.
+pub trait Consumer: Sync {
+    type State: Send;
+    fn state(&self) -> Self::State;
+    fn consume(
+        &self,
+        st: &mut Self::State,
+        labels: &Labels,
+        drop_name: bool,
+        vals: Vec<f64>,
+    ) -> R<()>;
+}
+
+/// Keeps every series.
+pub struct Collect;
+
+impl Consumer for Collect {
+    type State = Vec<VSeries>;
+    fn state(&self) -> Vec<VSeries> {
+        Vec::new()
+    }
+    fn consume(
+        &self,
+        st: &mut Vec<VSeries>,
+        labels: &Labels,
+        drop_name: bool,
+        vals: Vec<f64>,
+    ) -> R<()> {
+        st.push(VSeries {
+            labels: labels.clone(),
+            drop_name,
+            vals,
+        });
+        Ok(())
+    }
+}
+
+/// Per-worker bookkeeping around the consumer state.
+struct Worker<S> {
+    st: S,
+    err: Option<QueryError>,
+    /// Points produced (for `--query.max-samples`).
+    points: usize,
+    /// Metric names `rate`/`increase` saw that do not look like counters.
+    non_counter: Vec<String>,
+    buf: Vec<RawSample>,
+    absent_seen: Vec<bool>,
+    seen: usize,
+}
+
+fn timeout() -> QueryError {
+    QueryError {
+        kind: ErrorKind::Timeout,
+        msg: "query timed out in expression evaluation".into(),
+        warnings: Vec::new(),
+    }
+}
+
+impl Evaluator<'_> {
+    /// Runs `work` for every series matching `matchers` in `[mint, maxt]`,
+    /// spread over the engine's worker threads; returns the consumer states
+    /// in label order.
+    fn select_par<C: Consumer>(
+        &mut self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        n: usize,
+        c: &C,
+        work: &(dyn Fn(&mut Worker<C::State>, &Labels, &[RawSample]) -> R<()> + Sync),
+    ) -> R<(Vec<C::State>, Vec<String>)> {
+        let threads = self.opts.parallelism.max(1);
+        let workers: Vec<Mutex<Worker<C::State>>> = (0..threads)
+            .map(|_| {
+                Mutex::new(Worker {
+                    st: c.state(),
+                    err: None,
+                    points: 0,
+                    non_counter: Vec::new(),
+                    buf: Vec::new(),
+                    absent_seen: vec![false; n],
+                    seen: 0,
+                })
+            })
+            .collect();
+        let deadline = self.deadline();
+        let max_samples = self.opts.max_samples;
+        let q: &dyn Queryable = self.queryable();
+        let querier = q.querier(mint, maxt).map_err(|e| QueryError {
+            kind: ErrorKind::Internal,
+            msg: e.to_string(),
+            warnings: Vec::new(),
+        })?;
+        querier
+            .select_each_par(matchers, threads, &|w, labels, samples| {
+                let mut g = workers[w].lock().unwrap_or_else(|p| p.into_inner());
+                if g.err.is_some() {
+                    return;
+                }
+                g.seen += 1;
+                if g.seen.is_multiple_of(64) && Instant::now() > deadline {
+                    g.err = Some(timeout());
+                    return;
+                }
+                if let Err(e) = work(&mut g, labels, samples) {
+                    g.err = Some(e);
+                } else if g.points > max_samples {
+                    g.err = Some(QueryError::exec(
+                        "query processing would load too many samples into memory in query execution",
+                    ));
+                }
+            })
+            .map_err(|e| QueryError { kind: ErrorKind::Internal, msg: e.to_string(), warnings: Vec::new() })?;
+        let mut states = Vec::with_capacity(threads);
+        let mut names: Vec<String> = Vec::new();
+        let mut points = 0;
+        for w in workers {
+            let w = w.into_inner().unwrap_or_else(|p| p.into_inner());
+            if let Some(e) = w.err {
+                return Err(e);
+            }
+            points += w.points;
+            for nm in w.non_counter {
+                if !names.contains(&nm) {
+                    names.push(nm);
+                }
+            }
+            states.push(w.st);
+        }
+        self.account(points)?;
+        Ok((states, names))
+    }
+
+    /// An instant-vector selector, series computed in parallel.
+    pub fn selector_par<C: Consumer>(
+        &mut self,
+        vs: &VectorSelector,
+        grid: &Grid,
+        want_ts: bool,
+        c: &C,
+    ) -> R<Vec<C::State>> {
+        let offset = match &vs.offset {
+            Some(o) => self.duration_ms(o)?,
+            None => 0,
+        };
+        let st = SelectorTimes {
+            at: self.resolve_at(&vs.at),
+            offset,
+            lookback: self.opts.lookback_delta_ms,
+            smoothed: vs.smoothed,
+            want_ts,
+        };
+        let (lo, hi) = (st.eff(grid.start), st.eff(grid.end()));
+        let maxt = if vs.smoothed { hi + st.lookback } else { hi };
+        let (states, _) = self.select_par(
+            &vs.matchers,
+            lo - st.lookback + 1,
+            maxt,
+            grid.n,
+            c,
+            &|w, labels, samples| {
+                let vals = selector_values(samples, grid, &st);
+                let count = vals.iter().filter(|v| present(**v)).count();
+                if count == 0 {
+                    return Ok(());
+                }
+                w.points += count;
+                c.consume(&mut w.st, labels, false, vals)
+            },
+        )?;
+        Ok(states)
+    }
+
+    /// A range function over a matrix selector, series computed in parallel.
+    pub fn range_fn_par<C: Consumer>(
+        &mut self,
+        name: &str,
+        args: &[Expr],
+        m: usize,
+        grid: &Grid,
+        c: &C,
+    ) -> R<Vec<C::State>> {
+        let Expr::Matrix { vs, range, .. } = args[m].unparen() else {
+            return Err(QueryError::exec("expected a range vector selector"));
+        };
+        if vs.anchored && !ANCHORED_SAFE.contains(&name) {
+            return Err(QueryError::exec(format!(
+                "anchored modifier can only be used with: {} - not with {name}",
+                ANCHORED_SAFE.join(", ")
+            )));
+        }
+        if vs.smoothed && !SMOOTHED_SAFE.contains(&name) {
+            return Err(QueryError::exec(format!(
+                "smoothed modifier can only be used with: {} - not with {name}",
+                SMOOTHED_SAFE.join(", ")
+            )));
+        }
+        let mut scalars: Vec<Vec<f64>> = Vec::new();
+        for (i, a) in args.iter().enumerate() {
+            if i != m {
+                scalars.push(self.eval_scalar(a, grid)?);
+            }
+        }
+        self.quantile_param_warning(name, args, &scalars);
+        let range = self.positive_duration_ms(range)?;
+        let offset = match &vs.offset {
+            Some(o) => self.duration_ms(o)?,
+            None => 0,
+        };
+        let lookback = self.opts.lookback_delta_ms;
+        let shape = Shape {
+            range,
+            offset,
+            at: self.resolve_at(&vs.at),
+            anchored: vs.anchored,
+            smoothed: vs.smoothed,
+        };
+        let extra = if vs.anchored || vs.smoothed {
+            lookback
+        } else {
+            0
+        };
+        let mint = shape.eff(grid.start) - range - extra + 1;
+        let maxt = shape.eff(grid.end()) + if vs.smoothed { lookback } else { 0 };
+        let drop_name = !(name == "last_over_time" || name == "first_over_time");
+        let is_counter_fn = name == "rate" || name == "increase";
+        let (states, non_counter) = self.select_par(
+            &vs.matchers,
+            mint,
+            maxt,
+            grid.n,
+            c,
+            &|w, labels, samples| {
+                // Staleness markers are not part of range vectors.
+                let mut buf = std::mem::take(&mut w.buf);
+                buf.clear();
+                buf.extend(samples.iter().copied().filter(|p| !is_stale_nan(p.v)));
+                let res = if buf.is_empty() {
+                    Ok(())
+                } else {
+                    window_values(
+                        name,
+                        &buf,
+                        &shape,
+                        grid,
+                        lookback,
+                        &scalars,
+                        &mut w.absent_seen,
+                    )
+                    .and_then(|vals| {
+                        let count = vals.iter().filter(|v| present(**v)).count();
+                        if count == 0 {
+                            return Ok(());
+                        }
+                        w.points += count;
+                        if is_counter_fn
+                            && let Some(mn) = labels.get("__name__")
+                            && !["_total", "_sum", "_count", "_bucket"]
+                                .iter()
+                                .any(|suf| mn.ends_with(suf))
+                            && !w.non_counter.iter().any(|x| x == mn)
+                        {
+                            w.non_counter.push(mn.to_string());
+                        }
+                        c.consume(&mut w.st, labels, drop_name, vals)
+                    })
+                };
+                w.buf = buf;
+                res
+            },
+        )?;
+        for mn in non_counter {
+            self.info(
+                &format!("metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {mn:?}"),
+                args[m].pos(),
+            );
+        }
+        Ok(states)
+    }
+
+    /// Series of an instant-vector expression for a consumer: selectors and
+    /// range functions over selectors in parallel, anything else evaluated
+    /// first and handed over in order.
+    pub fn stream_vector_par<C: Consumer>(
+        &mut self,
+        expr: &Expr,
+        grid: &Grid,
+        c: &C,
+    ) -> R<Vec<C::State>> {
+        match expr.unparen() {
+            Expr::Vector(vs) => self.selector_par(vs, grid, false, c),
+            Expr::Call { func, args, .. } if func.name != "absent_over_time" => {
+                match args
+                    .iter()
+                    .position(|a| a.value_type() == ValueType::Matrix)
+                {
+                    Some(m) if matches!(args[m].unparen(), Expr::Matrix { .. }) => {
+                        self.range_fn_par(func.name, args, m, grid, c)
+                    }
+                    _ => self.consume_all(expr, grid, c),
+                }
+            }
+            _ => self.consume_all(expr, grid, c),
+        }
+    }
+
+    fn consume_all<C: Consumer>(&mut self, expr: &Expr, grid: &Grid, c: &C) -> R<Vec<C::State>> {
+        let mut st = c.state();
+        for s in self.eval_vector(expr, grid)? {
+            c.consume(&mut st, &s.labels, s.drop_name, s.vals)?;
+        }
+        Ok(vec![st])
+    }
+}
