@@ -37,6 +37,8 @@ const METHODS: &[(&str, &str)] = &[
 #[derive(Clone)]
 pub struct Templates {
     base: Template,
+    /// The same sources as an auto-escaping `html/template` (email bodies).
+    html_base: gotmpl::html::Template,
     pub external_url: String,
 }
 
@@ -70,16 +72,14 @@ impl Templates {
         base_dir: &std::path::Path,
         external_url: &str,
     ) -> Result<Templates, String> {
-        let mut t = Template::new("").funcs(funcs());
-        for (name, src) in [
+        let mut sources: Vec<(String, String)> = [
             ("default.tmpl", DEFAULT_TMPL_HEAD),
             ("default.tmpl", DEFAULT_TMPL_025),
             ("email.tmpl", EMAIL_TMPL),
-        ] {
-            t = t
-                .parse(&rewrite_methods(src))
-                .map_err(|e| format!("built-in {name}: {e}"))?;
-        }
+        ]
+        .into_iter()
+        .map(|(n, s)| (format!("built-in {n}"), s.to_string()))
+        .collect();
         for p in patterns {
             let full = if std::path::Path::new(p).is_absolute() {
                 p.clone()
@@ -91,15 +91,34 @@ impl Templates {
             for path in paths.flatten() {
                 let src = std::fs::read_to_string(&path)
                     .map_err(|e| format!("reading template {}: {e}", path.display()))?;
-                t = t
-                    .parse(&rewrite_methods(&src))
-                    .map_err(|e| format!("template {}: {e}", path.display()))?;
+                sources.push((format!("template {}", path.display()), src));
             }
+        }
+        let mut t = Template::new("").funcs(funcs());
+        let mut h = gotmpl::html::Template::new("").funcs(funcs());
+        for (name, src) in &sources {
+            let src = rewrite_methods(src);
+            t = t.parse(&src).map_err(|e| format!("{name}: {e}"))?;
+            h = h.parse(&src).map_err(|e| format!("{name}: {e}"))?;
         }
         Ok(Templates {
             base: t,
+            html_base: h,
             external_url: external_url.trim_end_matches('/').to_string(),
         })
+    }
+
+    /// Renders with HTML auto-escaping (`ExecuteHTMLString`), as email bodies are.
+    pub fn render_html(&self, text: &str, data: &Value) -> Result<String, String> {
+        if text.is_empty() {
+            return Ok(String::new());
+        }
+        let t = self
+            .html_base
+            .clone()
+            .parse(&rewrite_methods(text))
+            .map_err(|e| e.to_string())?;
+        t.execute_to_string(data).map_err(|e| e.to_string())
     }
 
     /// Renders a templated config string (`ExecuteTextString`).
@@ -339,7 +358,16 @@ fn funcs() -> FuncMap {
             Ok(s(&re.replace_all(&str_arg(a, 2), str_arg(a, 1).as_str())))
         }),
     );
-    add("safeHtml", Arc::new(|a| Ok(s(&str_arg(a, 0)))));
+    // Go's template.HTML: trusted markup, not escaped in email bodies.
+    add(
+        "safeHtml",
+        Arc::new(|a| {
+            Ok(Value::Safe {
+                kind: gotmpl::SafeKind::Html,
+                s: Arc::from(str_arg(a, 0)),
+            })
+        }),
+    );
     add(
         "stringSlice",
         Arc::new(|a| {
@@ -651,9 +679,32 @@ mod tests {
             "{list}"
         );
         let html = t
-            .render("{{ template \"email.default.html\" . }}", &d)
+            .render_html("{{ template \"email.default.html\" . }}", &d)
             .unwrap();
-        assert!(html.contains("HighLatency"));
+        assert!(html.contains("HighLatency") && html.contains("<table"));
+        // Label values are escaped in HTML bodies unless marked safe.
+        let mut alerts = vec![];
+        let mut l = crate::labels::LabelSet::new();
+        l.insert("x".into(), "<b>&".into());
+        alerts.push(TmplAlert {
+            status: "firing",
+            labels: l.into(),
+            annotations: Default::default(),
+            starts_at: Ts::ZERO,
+            ends_at: Ts::ZERO,
+            generator_url: "".into(),
+        });
+        let d = t.data("r", &Default::default(), &alerts).to_value();
+        assert_eq!(
+            t.render_html("{{ .CommonLabels.x }}", &d).unwrap(),
+            "&lt;b&gt;&amp;"
+        );
+        assert_eq!(
+            t.render_html("{{ .CommonLabels.x | safeHtml }}", &d)
+                .unwrap(),
+            "<b>&"
+        );
+        assert_eq!(t.render("{{ .CommonLabels.x }}", &d).unwrap(), "<b>&");
     }
 
     #[test]

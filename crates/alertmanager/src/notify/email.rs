@@ -186,7 +186,7 @@ pub fn message(
         .iter()
         .map(|(k, v)| (k.clone(), r.render(v)))
         .collect();
-    let html = r.render(
+    let html = r.render_html(
         c.html
             .as_deref()
             .unwrap_or(r#"{{ template "email.default.html" . }}"#),

@@ -97,6 +97,17 @@ impl<'a> Renderer<'a> {
         }
     }
 
+    /// Like [`Renderer::render`] with HTML auto-escaping.
+    pub fn render_html(&mut self, text: &str) -> String {
+        match self.t.render_html(text, &self.data) {
+            Ok(s) => s,
+            Err(e) => {
+                self.err.get_or_insert(e);
+                String::new()
+            }
+        }
+    }
+
     /// Fails the attempt (permanently) if any field failed to render.
     pub fn check(&self) -> Result<(), NotifyError> {
         match &self.err {
