@@ -110,6 +110,9 @@ pub struct RunArgs {
     /// Most samples a single query may hold in memory.
     #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
     pub query_max_samples: usize,
+    /// Most queries evaluated at the same time; more wait for a slot.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub query_max_concurrency: usize,
     /// Longest a query may run before it is aborted.
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,

@@ -37,6 +37,7 @@ pub fn configure(p: &mut PromSettings, args: &RunArgs, cfg: &Config) -> Result<(
         ..EngineOptions::default()
     });
     p.enable_admin_api = args.enable_admin_api;
+    p.query_permits = tokio::sync::Semaphore::new(args.query_max_concurrency.max(1));
     *p.config_yaml.write() = cfg.to_yaml();
     *p.external_labels.write() = external_labels(cfg);
     let opt = |o: &Option<std::path::PathBuf>| {
@@ -77,6 +78,10 @@ pub fn configure(p: &mut PromSettings, args: &RunArgs, cfg: &Config) -> Result<(
             args.query_max_samples.to_string(),
         ),
         ("query.timeout".into(), args.query_timeout.clone()),
+        (
+            "query.max-concurrency".into(),
+            args.query_max_concurrency.to_string(),
+        ),
         (
             "web.enable-admin-api".into(),
             args.enable_admin_api.to_string(),

@@ -35,6 +35,8 @@ pub struct PromSettings {
     pub last_reload_ok: Arc<AtomicBool>,
     /// `--web.enable-admin-api`: series deletion endpoints answer only when set.
     pub enable_admin_api: bool,
+    /// `--query.max-concurrency`: queries evaluated at once; more wait.
+    pub query_permits: tokio::sync::Semaphore,
 }
 
 impl Default for PromSettings {
@@ -49,6 +51,7 @@ impl Default for PromSettings {
             last_config_time_ms: Arc::new(AtomicI64::new(now)),
             last_reload_ok: Arc::new(AtomicBool::new(true)),
             enable_admin_api: false,
+            query_permits: tokio::sync::Semaphore::new(20),
         }
     }
 }

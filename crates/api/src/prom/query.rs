@@ -80,8 +80,13 @@ async fn run(
     step: i64,
     limit: usize,
 ) -> Response {
+    // Queries beyond --query.max-concurrency wait for a slot, as in Prometheus.
+    let Ok(_permit) = st.prom.query_permits.acquire().await else {
+        return ApiError::unavailable("query engine is shutting down").into_response();
+    };
+    let st2 = st.clone();
     let res = tokio::task::spawn_blocking(move || {
-        engine.exec(st.db.as_ref(), &query, &expr, start, end, step)
+        engine.exec(st2.db.as_ref(), &query, &expr, start, end, step)
     })
     .await;
     match res {
