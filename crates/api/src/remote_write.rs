@@ -10,7 +10,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sightline_tsdb::Appendable;
+use sightline_model::{Exemplar, Sample};
+use sightline_remote::{self as remote, RemoteError, WriteProto};
+use sightline_tsdb::{Appendable, Appender};
 
 use crate::ApiState;
 
@@ -29,52 +31,61 @@ pub async fn handler(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: B
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
     };
-    let decoded = match sightline_remote::decode_write_request(
-        &body,
-        header_str(&headers, &header::CONTENT_TYPE),
-        header_str(&headers, &header::CONTENT_ENCODING),
-        s.max_write_bytes,
-    ) {
-        Ok(d) => d,
-        Err(e) => {
-            s.metrics.remote_write_rejected_requests.inc();
-            let code = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
-            return (code, format!("{e}\n")).into_response();
-        }
+    let refused = |s: &ApiState, e: RemoteError| {
+        s.metrics.remote_write_rejected_requests.inc();
+        let code = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
+        (code, format!("{e}\n")).into_response()
+    };
+    let proto =
+        match remote::write_proto_from_content_type(header_str(&headers, &header::CONTENT_TYPE))
+            .and_then(|p| {
+                remote::check_content_encoding(header_str(&headers, &header::CONTENT_ENCODING))
+                    .map(|_| p)
+            }) {
+            Ok(p) => p,
+            Err(e) => return refused(&s, e),
+        };
+    let raw = match remote::decompress_snappy(&body, s.max_write_bytes) {
+        Ok(r) => r,
+        Err(e) => return refused(&s, e),
     };
     let mut app = s.db.appender();
     let mut first_error: Option<String> = None;
-    for series in &decoded.series {
-        let mut r = None;
-        for smp in &series.samples {
-            let res = match r {
-                Some(r) => app
-                    .append_ref(r, smp.t, smp.v)
-                    .unwrap_or_else(|| app.append(&series.labels, smp.t, smp.v).map(|_| ())),
-                None => app.append(&series.labels, smp.t, smp.v).map(|x| {
-                    r = Some(x);
-                }),
-            };
-            if let Err(reason) = res
-                && first_error.is_none()
-            {
-                first_error = Some(format!(
-                    "{reason} for series {} at timestamp {}",
-                    series.labels, smp.t
-                ));
+    let metadata = match proto {
+        // 1.0 is what nearly every sender speaks: read it without copying labels.
+        WriteProto::V1 => remote::for_each_series_v1(&raw, |v| {
+            append_series(
+                &mut *app,
+                v.labels,
+                v.samples,
+                v.exemplars,
+                &mut first_error,
+            )
+        }),
+        WriteProto::V2 => remote::decode_proto(WriteProto::V2, &raw).map(|d| {
+            for series in &d.series {
+                let pairs: Vec<(&str, &str)> = series
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.as_str(), l.value.as_str()))
+                    .collect();
+                append_series(
+                    &mut *app,
+                    &pairs,
+                    &series.samples,
+                    &series.exemplars,
+                    &mut first_error,
+                );
             }
-        }
-        if series.samples.is_empty() && !series.exemplars.is_empty() {
-            // Exemplars need a series to hang on; Prometheus drops them too.
-            continue;
-        }
-        if let Some(r) = r {
-            for e in &series.exemplars {
-                let _ = app.append_exemplar(r, e);
-            }
-        }
-    }
-    for (family, md) in &decoded.metadata {
+            d.metadata
+        }),
+    };
+    let metadata = match metadata {
+        Ok(m) => m,
+        // Nothing of a malformed request is stored: the appender is dropped uncommitted.
+        Err(e) => return refused(&s, e),
+    };
+    for (family, md) in &metadata {
         app.update_metadata(family, md);
     }
     let stats = match app.commit() {
@@ -101,4 +112,35 @@ pub async fn handler(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: B
             .into_response();
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Appends one series' samples (the first by labels, the rest by ref) and exemplars.
+fn append_series(
+    app: &mut dyn Appender,
+    labels: &[(&str, &str)],
+    samples: &[Sample],
+    exemplars: &[Exemplar],
+    first_error: &mut Option<String>,
+) {
+    let mut r = None;
+    for smp in samples {
+        let res = match r {
+            Some(r) => app
+                .append_ref(r, smp.t, smp.v)
+                .unwrap_or_else(|| app.append_pairs(labels, smp.t, smp.v).map(|_| ())),
+            None => app.append_pairs(labels, smp.t, smp.v).map(|x| r = Some(x)),
+        };
+        if let Err(reason) = res
+            && first_error.is_none()
+        {
+            let l = sightline_model::Labels::from_pairs(labels.iter().copied());
+            *first_error = Some(format!("{reason} for series {l} at timestamp {}", smp.t));
+        }
+    }
+    // Exemplars need a series to hang on; without samples they are dropped, as Prometheus does.
+    if let Some(r) = r {
+        for e in exemplars {
+            let _ = app.append_exemplar(r, e);
+        }
+    }
 }

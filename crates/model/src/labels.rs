@@ -73,14 +73,7 @@ impl Labels {
     /// A stable 64-bit hash of the label set (xxh3 over `name\xffvalue\xff...`),
     /// used to find series quickly; collisions are resolved by comparing labels.
     pub fn stable_hash(&self) -> u64 {
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        for l in &self.0 {
-            h.update(l.name.as_bytes());
-            h.update(&[0xff]);
-            h.update(l.value.as_bytes());
-            h.update(&[0xff]);
-        }
-        h.digest()
+        hash_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
     }
 
     pub fn to_builder(&self) -> LabelsBuilder {
@@ -133,6 +126,19 @@ impl<'de> Deserialize<'de> for Labels {
         let m = std::collections::BTreeMap::<String, String>::deserialize(d)?;
         Ok(Labels::from_pairs(m))
     }
+}
+
+/// [`Labels::stable_hash`] of the label set these pairs (sorted by name, no
+/// empty values) form, computed without building it.
+pub fn hash_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (n, v) in pairs {
+        h.update(n.as_bytes());
+        h.update(&[0xff]);
+        h.update(v.as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest()
 }
 
 /// Mutable label set that keeps the sorted/unique/non-empty invariant on `build`.

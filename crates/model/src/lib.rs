@@ -5,7 +5,7 @@ mod labels;
 mod matcher;
 mod sample;
 
-pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{
     Exemplar, MetricMetadata, MetricType, STALE_NAN_BITS, Sample, is_stale_nan, stale_nan,

@@ -130,25 +130,24 @@ fn from_v1(req: prompb::WriteRequest) -> Result<DecodedWrite, RemoteError> {
             histogram_count: ts.histograms.len(),
         });
     }
-    let metadata = req
-        .metadata
-        .into_iter()
-        .map(|m| {
-            let kind = match prompb::metric_metadata::MetricType::try_from(m.r#type) {
-                Ok(t) => v1_metric_type(t),
-                Err(_) => MetricType::Unknown,
-            };
-            (
-                m.metric_family_name,
-                MetricMetadata {
-                    kind,
-                    help: m.help,
-                    unit: m.unit,
-                },
-            )
-        })
-        .collect();
+    let metadata = req.metadata.into_iter().map(v1_metadata).collect();
     Ok(DecodedWrite { series, metadata })
+}
+
+/// A 1.0 metadata entry as (family, metadata).
+pub(crate) fn v1_metadata(m: prompb::MetricMetadata) -> (String, MetricMetadata) {
+    let kind = match prompb::metric_metadata::MetricType::try_from(m.r#type) {
+        Ok(t) => v1_metric_type(t),
+        Err(_) => MetricType::Unknown,
+    };
+    (
+        m.metric_family_name,
+        MetricMetadata {
+            kind,
+            help: m.help,
+            unit: m.unit,
+        },
+    )
 }
 
 fn v1_metric_type(t: prompb::metric_metadata::MetricType) -> MetricType {
@@ -182,7 +181,7 @@ fn v2_metric_type(t: i32) -> MetricType {
 /// Series labels must be sorted by name with no duplicates (Prometheus answers
 /// 400 otherwise), names non-empty, and a non-empty `__name__` present. Empty
 /// values are allowed on the wire and mean "absent"; the caller drops them.
-fn check_series_labels<'a>(
+pub(crate) fn check_series_labels<'a>(
     series: usize,
     labels: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> Result<(), RemoteError> {

@@ -10,6 +10,7 @@ mod encode;
 mod error;
 mod media;
 pub mod prompb;
+mod view;
 pub mod writev2;
 
 pub use decode::{
@@ -20,4 +21,5 @@ pub use encode::{
     write_request_v1, write_request_v2,
 };
 pub use error::RemoteError;
-pub use media::{WriteProto, write_proto_from_content_type};
+pub use media::{WriteProto, check_content_encoding, write_proto_from_content_type};
+pub use view::{SeriesView, for_each_series_v1};

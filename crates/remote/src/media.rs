@@ -77,7 +77,7 @@ pub fn write_proto_from_content_type(
 
 /// Only snappy block compression is defined for remote write. A missing
 /// header is tolerated (Prometheus does the same for old 1.0 senders).
-pub(crate) fn check_content_encoding(enc: Option<&str>) -> Result<(), RemoteError> {
+pub fn check_content_encoding(enc: Option<&str>) -> Result<(), RemoteError> {
     match enc.map(str::trim) {
         None | Some("") => Ok(()),
         Some(e) if e.eq_ignore_ascii_case("snappy") => Ok(()),

@@ -290,6 +290,16 @@ impl Head {
             .cloned()
     }
 
+    /// Finds a series by borrowed label pairs (see `Appender::append_pairs`).
+    pub fn get_by_pairs(&self, pairs: &[(&str, &str)], hash: u64) -> Option<Arc<MemSeries>> {
+        let shard = self.by_hash[Self::shard(hash)].read();
+        shard
+            .get(&hash)?
+            .iter()
+            .find(|s| s.labels.eq_pairs(pairs))
+            .cloned()
+    }
+
     /// Finds or creates the series; `true` when it was created by this call.
     pub fn get_or_create(&self, labels: &Labels) -> (Arc<MemSeries>, bool) {
         let hash = labels.stable_hash();

@@ -83,6 +83,15 @@ impl SeriesLabels {
                 .all(|((n, v), x)| **n == *x.name && **v == *x.value)
     }
 
+    pub fn eq_pairs(&self, p: &[(&str, &str)]) -> bool {
+        self.0.len() == p.len()
+            && self
+                .0
+                .iter()
+                .zip(p)
+                .all(|((n, v), (pn, pv))| **n == **pn && **v == **pv)
+    }
+
     pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
         self.0.iter().map(|(n, v)| (&**n, &**v))
     }

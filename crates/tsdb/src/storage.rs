@@ -101,6 +101,18 @@ pub trait Appender: Send {
         v: f64,
     ) -> std::result::Result<SeriesRef, RejectReason>;
 
+    /// Like `append`, for decoders holding borrowed label pairs (sorted by name,
+    /// unique, no empty values): a known series is found without building a
+    /// `Labels`. The default builds one.
+    fn append_pairs(
+        &mut self,
+        pairs: &[(&str, &str)],
+        t: i64,
+        v: f64,
+    ) -> std::result::Result<SeriesRef, RejectReason> {
+        self.append(&Labels::from_pairs(pairs.iter().copied()), t, v)
+    }
+
     /// Fast path for callers that cached the ref from an earlier `append` (scrape loops).
     /// Returns `None` when the ref is unknown (series collected): call `append` instead.
     fn append_ref(
