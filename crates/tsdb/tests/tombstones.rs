@@ -8,7 +8,10 @@ fn samples_of(db: &Db, name: &str) -> Vec<i64> {
     let q = db.querier(i64::MIN / 2, i64::MAX / 2).unwrap();
     let m = Matcher::new(MatchOp::Equal, "__name__", name).unwrap();
     let mut ts = Vec::new();
-    for s in q.select(std::slice::from_ref(&m), &SelectHints::default()).unwrap() {
+    for s in q
+        .select(std::slice::from_ref(&m), &SelectHints::default())
+        .unwrap()
+    {
         ts.extend(s.samples.iter().map(|x| x.t));
     }
     let mut streamed = Vec::new();

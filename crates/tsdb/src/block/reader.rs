@@ -16,7 +16,7 @@ use crate::varint::Decoder;
 
 /// Decompressed frames kept per block; queries scan series in index order,
 /// which is frame order, so a small FIFO catches nearly every reuse.
-const FRAME_CACHE: usize = 16;
+const FRAME_CACHE: usize = 6;
 
 #[derive(Clone, Copy)]
 struct ChunkMeta {
@@ -70,7 +70,9 @@ impl Block {
         if crc32fast::hash(&index[..n - 12]) != crc {
             return Err(corrupt(dir, "index: checksum mismatch"));
         }
-        let mut d = Decoder::new(&index[8..n - 12]);
+        let body = zstd::stream::decode_all(&index[8..n - 12])
+            .map_err(|e| corrupt(dir, &format!("index: {e}")))?;
+        let mut d = Decoder::new(&body);
         let bad = || corrupt(dir, "index: truncated or malformed");
         let nsym = d.uvarint().ok_or_else(bad)? as usize;
         let mut symbols = Vec::with_capacity(nsym.min(1 << 24));

@@ -123,9 +123,9 @@ impl Writer {
         Ok(())
     }
 
-    fn index_bytes(&self) -> Vec<u8> {
+    /// The index file: magic, zstd-compressed body, CRC32 of all before it, magic.
+    fn index_bytes(&self) -> Result<Vec<u8>> {
         let mut b = Vec::with_capacity(1 << 16);
-        b.extend_from_slice(INDEX_MAGIC);
         put_uvarint(&mut b, self.symbol_list.len() as u64);
         for s in &self.symbol_list {
             put_str(&mut b, s);
@@ -176,10 +176,12 @@ impl Writer {
             put_uvarint(&mut b, rlen as u64);
             put_uvarint(&mut b, crc as u64);
         }
-        let crc = crc32fast::hash(&b);
-        b.extend_from_slice(&crc.to_le_bytes());
-        b.extend_from_slice(INDEX_MAGIC);
-        b
+        let mut out = INDEX_MAGIC.to_vec();
+        out.extend_from_slice(&zstd::bulk::compress(&b, ZSTD_LEVEL)?);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(INDEX_MAGIC);
+        Ok(out)
     }
 }
 
@@ -227,7 +229,7 @@ pub fn write_block(
         }
         w.chunks.flush()?;
         w.chunks.get_ref().sync_all()?;
-        let index = w.index_bytes();
+        let index = w.index_bytes()?;
         write_synced(&tmp.join("index"), &index)?;
         write_exemplars(&tmp, &w.exemplars)?;
         let meta = BlockMeta {
