@@ -37,6 +37,13 @@ fn rfc3339(ms: i64) -> String {
 /// The Prometheus release whose query API and PromQL Sightline follows.
 const PROMETHEUS_API_VERSION: &str = "3.0.0";
 
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
+}
+
 pub async fn buildinfo() -> Response {
     // Clients such as Grafana enable features by the Prometheus version they
     // see; report the Prometheus API level Sightline implements and put
@@ -85,6 +92,8 @@ pub async fn runtimeinfo(State(st): State<Arc<ApiState>>) -> Response {
     success(&json!({
         "startTime": rfc3339(st.prom.start_time_ms),
         "CWD": cwd,
+        "hostname": hostname(),
+        "serverTime": rfc3339(super::params::now_ms()),
         "reloadConfigSuccess": st.prom.last_reload_ok.load(std::sync::atomic::Ordering::Relaxed),
         "lastConfigTime": rfc3339(st.prom.last_config_time_ms.load(std::sync::atomic::Ordering::Relaxed)),
         "corruptionCount": 0,
