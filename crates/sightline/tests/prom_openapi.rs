@@ -65,10 +65,10 @@ fn validate(spec: &Value, schema: &Value, v: &Value, path: &str) -> Result<(), S
         }
         _ => {}
     }
-    if let Some(e) = s.get("enum").and_then(|e| e.as_array()) {
-        if !e.contains(v) {
-            return Err(format!("{path}: {v} not in {e:?}"));
-        }
+    if let Some(e) = s.get("enum").and_then(|e| e.as_array())
+        && !e.contains(v)
+    {
+        return Err(format!("{path}: {v} not in {e:?}"));
     }
     if let Some(obj) = v.as_object() {
         let props = s.get("properties").and_then(|p| p.as_object());
@@ -97,15 +97,15 @@ fn validate(spec: &Value, schema: &Value, v: &Value, path: &str) -> Result<(), S
         }
     }
     if let Some(arr) = v.as_array() {
-        if let Some(min) = s.get("minItems").and_then(|m| m.as_u64()) {
-            if (arr.len() as u64) < min {
-                return Err(format!("{path}: fewer than {min} items"));
-            }
+        if let Some(min) = s.get("minItems").and_then(|m| m.as_u64())
+            && (arr.len() as u64) < min
+        {
+            return Err(format!("{path}: fewer than {min} items"));
         }
-        if let Some(max) = s.get("maxItems").and_then(|m| m.as_u64()) {
-            if arr.len() as u64 > max {
-                return Err(format!("{path}: more than {max} items"));
-            }
+        if let Some(max) = s.get("maxItems").and_then(|m| m.as_u64())
+            && arr.len() as u64 > max
+        {
+            return Err(format!("{path}: more than {max} items"));
         }
         if let Some(items) = s.get("items") {
             for (i, it) in arr.iter().enumerate() {
