@@ -304,6 +304,10 @@ fn responses_match_the_prometheus_openapi_spec() {
         ("get", "/status/buildinfo", String::new(), 200),
         ("get", "/status/flags", String::new(), 200),
         ("get", "/status/tsdb", String::new(), 200),
+        ("get", "/status/tsdb/blocks", String::new(), 200),
+        ("get", "/status/walreplay", String::new(), 200),
+        ("get", "/notifications", String::new(), 200),
+        ("get", "/features", String::new(), 200),
     ] {
         check(&spec, p, m, path, &q, code);
     }

@@ -84,6 +84,10 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
         .route("/api/v1/status/tsdb", get(status::tsdb))
+        .route("/api/v1/status/tsdb/blocks", get(status::tsdb_blocks))
+        .route("/api/v1/status/walreplay", get(status::walreplay))
+        .route("/api/v1/notifications", get(status::notifications))
+        .route("/api/v1/features", get(status::features))
         .route(
             "/api/v1/admin/tsdb/delete_series",
             post(admin::delete_series).put(admin::delete_series),

@@ -181,6 +181,74 @@ pub async fn tsdb(State(st): State<Arc<ApiState>>) -> Response {
     }
 }
 
+/// Persisted blocks, as `/api/v1/status/tsdb/blocks`.
+pub async fn tsdb_blocks(State(st): State<Arc<ApiState>>) -> Response {
+    let blocks: Vec<serde_json::Value> = st
+        .db
+        .blocks()
+        .iter()
+        .map(|b| {
+            let m = &b.meta;
+            json!({
+                "ulid": m.ulid,
+                "minTime": m.min_time,
+                "maxTime": m.max_time,
+                "stats": {
+                    "numSamples": m.stats.num_samples,
+                    "numSeries": m.stats.num_series,
+                    "numChunks": m.stats.num_chunks,
+                },
+                "compaction": { "level": m.compaction.level, "sources": m.compaction.sources },
+                "version": m.version,
+            })
+        })
+        .collect();
+    success(&json!({ "blocks": blocks }))
+}
+
+/// WAL replay progress; replay finishes before the API serves, so it is complete.
+pub async fn walreplay(State(st): State<Arc<ApiState>>) -> Response {
+    let last = st.db.open_report.wal.last_segment.unwrap_or(0);
+    let first = st
+        .db
+        .open_report
+        .wal
+        .segment_max_t
+        .keys()
+        .next()
+        .copied()
+        .unwrap_or(last);
+    success(&json!({ "min": first, "max": last, "current": last }))
+}
+
+/// Server notifications (none are raised yet).
+pub async fn notifications() -> Response {
+    success(&json!([]))
+}
+
+/// Optional API and PromQL features this server has, by category.
+pub async fn features(State(st): State<Arc<ApiState>>) -> Response {
+    success(&json!({
+        "api": {
+            "admin": st.prom.enable_admin_api,
+            "exclude_alerts": false,
+            "federation": true,
+            "query_exemplars": true,
+            "remote_write_receiver": true,
+        },
+        "promql": {
+            "at_modifier": true,
+            "negative_offset": true,
+            "duration_expr": true,
+            "anchored_smoothed": true,
+            "fill_modifier": true,
+            "delayed_name_removal": true,
+            "experimental_functions": true,
+            "native_histograms": false,
+        },
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
