@@ -23,8 +23,7 @@ fn load() -> (tempfile::TempDir, std::sync::Arc<Db>) {
             let v = (t * 10 + i % 13) as f64 + (x >> 40) as f64 / 1e7;
             // A few huge values make the avg path switch to incremental means.
             let v = if i == 2999 && t > 30 { 1e308 } else { v };
-            app.append(&l, t * 15_000 + (i % 15) * 1000, v)
-                .unwrap();
+            app.append(&l, t * 15_000 + (i % 15) * 1000, v).unwrap();
         }
     }
     app.commit().unwrap();

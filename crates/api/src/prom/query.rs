@@ -181,7 +181,7 @@ pub async fn query_range(
 pub async fn format_query(RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     let p = Params::parse(q.as_deref(), &headers, &body);
     match parser::parse(p.get("query").unwrap_or("")) {
-        Ok(e) => success(&J::String(e.to_string())),
+        Ok(e) => success(&J::String(parser::pretty(&e, 0))),
         Err(e) => ApiError::invalid_param("query", e).into_response(),
     }
 }

@@ -17,7 +17,7 @@ use sightline_model::Matcher;
 pub use ast::*;
 use lexer::{Tok, Token};
 pub use lexer::{format_duration, parse_duration};
-pub use printer::{format_float, quote};
+pub use printer::{format_float, pretty, quote};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseError {
@@ -227,6 +227,23 @@ mod tests {
         assert_eq!(e.to_string(), "a + b * c ^ d ^ e");
         let e = parse("metric offset -2 ^ 2").unwrap();
         assert!(matches!(e, Expr::Binary { op: BinOp::Pow, .. }));
+    }
+
+    #[test]
+    fn pretty_splits_long_expressions() {
+        let q = "sum by (service) (rate(http_requests_total{status=~\"5..\", service=~\"api-.*\"}[5m])) / sum by (service) (rate(http_requests_total[5m])) > 0.05";
+        let e = parse(q).unwrap();
+        let p = pretty(&e, 0);
+        assert_eq!(
+            p,
+            "    sum by (service) (rate(http_requests_total{status=~\"5..\", service=~\"api-.*\"}[5m]))\n  /\n    sum by (service) (rate(http_requests_total[5m]))\n>\n  0.05"
+        );
+        assert_eq!(
+            parse(&p).unwrap().to_string(),
+            e.to_string(),
+            "pretty output re-parses"
+        );
+        assert_eq!(pretty(&parse("sum(x)by(y)").unwrap(), 0), "sum by (y) (x)");
     }
 
     #[test]

@@ -199,6 +199,134 @@ fn duration_text(e: &Expr) -> String {
     }
 }
 
+/// ` bool on (a) group_left (b) fill(0)` as Prometheus 3 prints modifiers.
+fn binary_modifiers(return_bool: bool, matching: Option<&VectorMatching>) -> String {
+    let mut s = String::new();
+    if return_bool {
+        s.push_str(" bool");
+    }
+    let Some(m) = matching else { return s };
+    if m.on || !m.labels.is_empty() {
+        let _ = write!(
+            s,
+            " {} ({})",
+            if m.on { "on" } else { "ignoring" },
+            label_list(&m.labels)
+        );
+        match m.card {
+            Card::ManyToOne => {
+                let _ = write!(s, " group_left ({})", label_list(&m.include));
+            }
+            Card::OneToMany => {
+                let _ = write!(s, " group_right ({})", label_list(&m.include));
+            }
+            _ => {}
+        }
+    }
+    match (m.fill_lhs, m.fill_rhs) {
+        (Some(l), Some(r)) if l.to_bits() == r.to_bits() => {
+            let _ = write!(s, " fill({})", format_float(l));
+        }
+        (l, r) => {
+            if let Some(l) = l {
+                let _ = write!(s, " fill_left({})", format_float(l));
+            }
+            if let Some(r) = r {
+                let _ = write!(s, " fill_right({})", format_float(r));
+            }
+        }
+    }
+    s
+}
+
+/// Prometheus splits expressions longer than this over several lines.
+const MAX_LINE: usize = 100;
+
+fn indent(level: usize) -> String {
+    "  ".repeat(level)
+}
+
+/// Multi-line rendering as Prometheus's `Prettify` (`/api/v1/format_query`):
+/// a node that fits in 100 characters stays on one line; otherwise its
+/// children go on their own, indented lines.
+pub fn pretty(e: &Expr, level: usize) -> String {
+    let flat = e.to_string();
+    let pad = indent(level);
+    if flat.len() <= MAX_LINE {
+        return match e {
+            Expr::Unary { .. } => format!("{pad}{}", flat.trim_start()),
+            _ => format!("{pad}{flat}"),
+        };
+    }
+    match e {
+        Expr::Aggregate {
+            op,
+            expr,
+            param,
+            grouping,
+            without,
+            ..
+        } => {
+            let mut s = format!("{pad}{}", op.as_str());
+            if *without {
+                let _ = write!(s, " without ({}) ", label_list(grouping));
+            } else if !grouping.is_empty() {
+                let _ = write!(s, " by ({}) ", label_list(grouping));
+            }
+            s.push_str("(\n");
+            if let Some(p) = param {
+                let _ = writeln!(s, "{},", pretty(p, level + 1));
+            }
+            let _ = write!(s, "{}\n{pad})", pretty(expr, level + 1));
+            s
+        }
+        Expr::Binary {
+            op,
+            lhs,
+            rhs,
+            matching,
+            return_bool,
+            ..
+        } => format!(
+            "{}\n{pad}{}{}\n{}",
+            pretty(lhs, level + 1),
+            op.as_str(),
+            binary_modifiers(*return_bool, matching.as_ref()),
+            pretty(rhs, level + 1)
+        ),
+        Expr::Call { func, args, .. } => {
+            let a: Vec<String> = args.iter().map(|x| pretty(x, level + 1)).collect();
+            format!("{pad}{}(\n{}\n{pad})", func.name, a.join(",\n"))
+        }
+        Expr::Paren { expr, .. } => format!("{pad}(\n{}\n{pad})", pretty(expr, level + 1)),
+        Expr::Subquery {
+            expr,
+            range,
+            step,
+            offset,
+            at,
+            ..
+        } => {
+            let step = step.as_ref().map(|s| duration_text(s)).unwrap_or_default();
+            format!(
+                "{}[{}:{}]{}",
+                pretty(expr, level),
+                duration_text(range),
+                step,
+                at_offset(at, offset)
+            )
+        }
+        Expr::Unary { neg, expr, .. } => {
+            format!(
+                "{pad}{}{}",
+                if *neg { "-" } else { "+" },
+                pretty(expr, level).trim_start()
+            )
+        }
+        _ => format!("{pad}{flat}"),
+    }
+}
+
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -254,39 +382,14 @@ impl fmt::Display for Expr {
                 return_bool,
                 ..
             } => {
-                write!(f, "{} {}", lhs, op.as_str())?;
-                if *return_bool {
-                    f.write_str(" bool")?;
-                }
-                if let Some(m) = matching {
-                    if m.on || !m.labels.is_empty() {
-                        write!(
-                            f,
-                            " {}({})",
-                            if m.on { "on" } else { "ignoring" },
-                            label_list(&m.labels)
-                        )?;
-                    }
-                    match m.card {
-                        Card::ManyToOne => write!(f, " group_left({})", label_list(&m.include))?,
-                        Card::OneToMany => write!(f, " group_right({})", label_list(&m.include))?,
-                        _ => {}
-                    }
-                    match (m.fill_lhs, m.fill_rhs) {
-                        (Some(l), Some(r)) if l.to_bits() == r.to_bits() => {
-                            write!(f, " fill({})", format_float(l))?
-                        }
-                        (l, r) => {
-                            if let Some(l) = l {
-                                write!(f, " fill_left({})", format_float(l))?;
-                            }
-                            if let Some(r) = r {
-                                write!(f, " fill_right({})", format_float(r))?;
-                            }
-                        }
-                    }
-                }
-                write!(f, " {rhs}")
+                write!(
+                    f,
+                    "{} {}{} {}",
+                    lhs,
+                    op.as_str(),
+                    binary_modifiers(*return_bool, matching.as_ref()),
+                    rhs
+                )
             }
             Expr::Aggregate {
                 op,
