@@ -258,6 +258,26 @@ fn query_api_shapes_and_errors() {
         "query processing would load too many samples into memory in query execution"
     );
 
+    // Query statistics on request.
+    let q = form(&[
+        ("query", "sum(rate(http_requests_total[5m]))"),
+        ("time", &secs(t)),
+        ("stats", "all"),
+    ]);
+    let (_, v) = get_json(port, &format!("/api/v1/query?{q}"));
+    // 144 series with 20 samples each in the 5m window.
+    assert_eq!(
+        v["data"]["stats"]["samples"]["totalQueryableSamples"],
+        144 * 20,
+        "{v}"
+    );
+    assert!(
+        v["data"]["stats"]["timings"]["evalTotalTime"]
+            .as_f64()
+            .unwrap()
+            >= 0.0
+    );
+
     // Annotations ride along in the envelope.
     let (code, v) = get_json(
         port,

@@ -216,6 +216,28 @@ fn responses_match_the_prometheus_openapi_spec() {
             form(&[("query", "up"), ("time", &t)]),
             200,
         ),
+        (
+            "get",
+            "/query",
+            form(&[
+                ("query", "count(http_requests_total)"),
+                ("time", &t),
+                ("stats", "all"),
+            ]),
+            200,
+        ),
+        (
+            "get",
+            "/query_range",
+            form(&[
+                ("query", "sum(http_requests_total)"),
+                ("start", &s),
+                ("end", &e),
+                ("step", "60"),
+                ("stats", "all"),
+            ]),
+            200,
+        ),
         ("get", "/query", form(&[("query", "sum(")]), 400),
         (
             "get",

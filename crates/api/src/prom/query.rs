@@ -69,30 +69,56 @@ fn apply_limit(v: &mut Value, limit: usize, warnings: &mut Vec<String>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Per-request options besides the query itself.
+struct RunOpts {
+    limit: usize,
+    /// `stats=...` asks for timings and sample counts in the result.
+    stats: bool,
+    /// When request parsing started (for `queryPreparationTime`).
+    received: std::time::Instant,
+}
+
 async fn run(
     st: Arc<ApiState>,
     engine: Engine,
     query: String,
     expr: Expr,
-    start: i64,
-    end: i64,
-    step: i64,
-    limit: usize,
+    range: (i64, i64, i64),
+    opts: RunOpts,
 ) -> Response {
+    let prepared = opts.received.elapsed();
     // Queries beyond --query.max-concurrency wait for a slot, as in Prometheus.
+    let queued = std::time::Instant::now();
     let Ok(_permit) = st.prom.query_permits.acquire().await else {
         return ApiError::unavailable("query engine is shutting down").into_response();
     };
+    let queue_time = queued.elapsed();
     let st2 = st.clone();
+    let eval_start = std::time::Instant::now();
+    let (start, end, step) = range;
     let res = tokio::task::spawn_blocking(move || {
         engine.exec(st2.db.as_ref(), &query, &expr, start, end, step)
     })
     .await;
+    let eval_time = eval_start.elapsed();
     match res {
         Ok(Ok(mut r)) => {
-            apply_limit(&mut r.value, limit, &mut r.warnings);
-            success_raw(&render_value(&r.value), &r.warnings, &r.infos)
+            apply_limit(&mut r.value, opts.limit, &mut r.warnings);
+            let mut data = render_value(&r.value);
+            if opts.stats {
+                data.pop();
+                data.push_str(&format!(
+                    r#","stats":{{"timings":{{"evalTotalTime":{},"resultSortTime":0,"queryPreparationTime":{},"innerEvalTime":{},"execQueueTime":{},"execTotalTime":{}}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}}}}}}"#,
+                    eval_time.as_secs_f64(),
+                    prepared.as_secs_f64(),
+                    eval_time.as_secs_f64(),
+                    queue_time.as_secs_f64(),
+                    opts.received.elapsed().as_secs_f64(),
+                    r.stats.total_queryable_samples,
+                    r.stats.peak_samples,
+                ));
+            }
+            success_raw(&data, &r.warnings, &r.infos)
         }
         Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(e) => ApiError::internal(e.to_string()).into_response(),
@@ -105,6 +131,7 @@ pub async fn query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let received = std::time::Instant::now();
     let p = Params::parse(q.as_deref(), &headers, &body);
     let prep = (|| {
         let t = match p.value("time") {
@@ -118,7 +145,14 @@ pub async fn query(
         Ok::<_, ApiError>((t, engine, limit, text, expr))
     })();
     match prep {
-        Ok((t, engine, limit, text, expr)) => run(st, engine, text, expr, t, t, 0, limit).await,
+        Ok((t, engine, limit, text, expr)) => {
+            let opts = RunOpts {
+                limit,
+                stats: p.value("stats").is_some(),
+                received,
+            };
+            run(st, engine, text, expr, (t, t, 0), opts).await
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -129,6 +163,7 @@ pub async fn query_range(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let received = std::time::Instant::now();
     let p = Params::parse(q.as_deref(), &headers, &body);
     let prep = (|| {
         let start = parse_time(p.get("start").unwrap_or(""))
@@ -172,7 +207,12 @@ pub async fn query_range(
     })();
     match prep {
         Ok((start, end, step, engine, limit, text, expr)) => {
-            run(st, engine, text, expr, start, end, step, limit).await
+            let opts = RunOpts {
+                limit,
+                stats: p.value("stats").is_some(),
+                received,
+            };
+            run(st, engine, text, expr, (start, end, step), opts).await
         }
         Err(e) => e.into_response(),
     }

@@ -27,6 +27,8 @@ pub struct Evaluator<'a> {
     pub qstep: i64,
     deadline: Instant,
     samples: usize,
+    peak: usize,
+    loaded: u64,
     warnings: Vec<String>,
     infos: Vec<String>,
 }
@@ -49,6 +51,8 @@ impl<'a> Evaluator<'a> {
             qstep: step,
             deadline: Instant::now() + opts.timeout,
             samples: 0,
+            peak: 0,
+            loaded: 0,
             warnings: Vec::new(),
             infos: Vec::new(),
         }
@@ -100,8 +104,21 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Adds `n` samples to the in-memory count and enforces `max_samples`.
+    /// Counts samples read from storage (for query stats).
+    pub fn note_loaded(&mut self, n: usize) {
+        self.loaded += n as u64;
+    }
+
+    pub fn stats(&self) -> super::QueryStats {
+        super::QueryStats {
+            total_queryable_samples: self.loaded,
+            peak_samples: self.peak as u64,
+        }
+    }
+
     pub fn account(&mut self, n: usize) -> R<()> {
         self.samples += n;
+        self.peak = self.peak.max(self.samples);
         if self.samples > self.opts.max_samples {
             return Err(QueryError::exec(
                 "query processing would load too many samples into memory in query execution",
@@ -375,6 +392,7 @@ impl<'a> Evaluator<'a> {
             n += s.samples.len();
             out.push((s.labels, s.samples));
         }
+        self.note_loaded(n);
         self.account(n)?;
         self.release(n);
         Ok(out)
@@ -398,6 +416,7 @@ impl<'a> Evaluator<'a> {
         let mut err: Option<QueryError> = None;
         let mut buf: Vec<RawSample> = Vec::new();
         let mut count = 0usize;
+        let mut loaded = 0usize;
         querier
             .select_each(matchers, &mut |labels, it| {
                 if err.is_some() {
@@ -414,6 +433,7 @@ impl<'a> Evaluator<'a> {
                 }
                 buf.clear();
                 buf.extend(it);
+                loaded += buf.len();
                 if let Err(e) = f(labels, &buf) {
                     err = Some(e);
                 }
@@ -423,6 +443,7 @@ impl<'a> Evaluator<'a> {
                 msg: e.to_string(),
                 warnings: Vec::new(),
             })?;
+        self.note_loaded(loaded);
         match err {
             Some(e) => Err(e),
             None => Ok(()),

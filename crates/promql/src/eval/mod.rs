@@ -144,6 +144,16 @@ pub struct QueryResult {
     pub value: Value,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    pub stats: QueryStats,
+}
+
+/// Sample counts of one query (the API's `stats=all`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueryStats {
+    /// Samples read from storage.
+    pub total_queryable_samples: u64,
+    /// Most samples held at once (as counted for `max_samples`).
+    pub peak_samples: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -211,11 +221,13 @@ impl Engine {
         let mut ev = evaluator::Evaluator::new(q, &self.opts, query, start, end, step);
         let value = ev.run(expr);
         let (warnings, infos) = ev.take_annotations();
+        let stats = ev.stats();
         match value {
             Ok(value) => Ok(QueryResult {
                 value,
                 warnings,
                 infos,
+                stats,
             }),
             Err(mut e) => {
                 e.warnings = warnings;

@@ -64,6 +64,7 @@ struct Worker<S> {
     buf: Vec<RawSample>,
     absent_seen: Vec<bool>,
     seen: usize,
+    loaded: usize,
 }
 
 fn timeout() -> QueryError {
@@ -98,6 +99,7 @@ impl Evaluator<'_> {
                     buf: Vec::new(),
                     absent_seen: vec![false; n],
                     seen: 0,
+                    loaded: 0,
                 })
             })
             .collect();
@@ -116,6 +118,7 @@ impl Evaluator<'_> {
                     return;
                 }
                 g.seen += 1;
+                g.loaded += samples.len();
                 if g.seen.is_multiple_of(64) && Instant::now() > deadline {
                     g.err = Some(timeout());
                     return;
@@ -132,12 +135,14 @@ impl Evaluator<'_> {
         let mut states = Vec::with_capacity(threads);
         let mut names: Vec<String> = Vec::new();
         let mut points = 0;
+        let mut loaded = 0;
         for w in workers {
             let w = w.into_inner().unwrap_or_else(|p| p.into_inner());
             if let Some(e) = w.err {
                 return Err(e);
             }
             points += w.points;
+            loaded += w.loaded;
             for nm in w.non_counter {
                 if !names.contains(&nm) {
                     names.push(nm);
@@ -145,6 +150,7 @@ impl Evaluator<'_> {
             }
             states.push(w.st);
         }
+        self.note_loaded(loaded);
         self.account(points)?;
         Ok((states, names))
     }
