@@ -28,6 +28,23 @@ fn openmetrics_float(v: f64) -> String {
     }
 }
 
+/// Go's `math.Max`/`math.Min`: NaN wins (Rust's `max`/`min` ignore it).
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
 fn valid_label_name(s: &str) -> bool {
     !s.is_empty() && !crate::parser::lexer::has_invalid_bytes(s)
 }
@@ -384,45 +401,20 @@ impl Evaluator<'_> {
                         s.vals[i] = match name {
                             "clamp" => {
                                 let (lo, hi) = (a.as_ref().unwrap()[i], b.as_ref().unwrap()[i]);
-                                if hi < lo { absent() } else { lo.max(hi.min(x)) }
+                                if hi < lo {
+                                    absent()
+                                } else {
+                                    go_max(lo, go_min(hi, x))
+                                }
                             }
-                            "clamp_min" => a.as_ref().unwrap()[i].max(x),
-                            "clamp_max" => a.as_ref().unwrap()[i].min(x),
+                            "clamp_min" => go_max(a.as_ref().unwrap()[i], x),
+                            "clamp_max" => go_min(a.as_ref().unwrap()[i], x),
                             _ => {
                                 let to = a.as_ref().map(|a| a[i]).unwrap_or(1.0);
                                 let inv = 1.0 / to;
                                 (x * inv + 0.5).floor() / inv
                             }
                         };
-                    }
-                }
-                // Go's math.Max/Min propagate NaN; Rust's ignore it.
-                if name != "round" {
-                    let orig = self.eval_vector(&args[0], grid)?;
-                    for (s, o) in v.iter_mut().zip(orig.iter()) {
-                        for i in 0..n {
-                            if present(s.vals[i]) && o.vals[i].is_nan() {
-                                s.vals[i] = f64::NAN;
-                            }
-                        }
-                    }
-                    if let Some(a) = &a {
-                        for s in &mut v {
-                            for i in 0..n {
-                                if present(s.vals[i]) && a[i].is_nan() {
-                                    s.vals[i] = f64::NAN;
-                                }
-                            }
-                        }
-                    }
-                    if let Some(b) = &b {
-                        for s in &mut v {
-                            for i in 0..n {
-                                if present(s.vals[i]) && b[i].is_nan() {
-                                    s.vals[i] = f64::NAN;
-                                }
-                            }
-                        }
                     }
                 }
                 v.retain(|s| !s.is_empty());
