@@ -601,7 +601,8 @@ pub fn window_values(
     let mut step_args = vec![0.0; scalars.len()];
     // Counter-reset corrections as a prefix sum, so rate/increase cost O(1)
     // per step whatever the window length.
-    let fast_counter = (name == "rate" || name == "increase") && !shape.anchored && !shape.smoothed;
+    let mut fast_counter =
+        (name == "rate" || name == "increase") && !shape.anchored && !shape.smoothed;
     let mut corr: Vec<f64> = Vec::new();
     if fast_counter {
         corr.reserve(samples.len());
@@ -613,6 +614,9 @@ pub fn window_values(
             }
             corr.push(acc);
         }
+        // An infinite value at a reset would poison every later difference of
+        // the prefix sums; such series take the per-window path.
+        fast_counter = acc.is_finite();
     }
     let (mut lo, mut hi) = (0usize, 0usize);
     let mut prev_eff = i64::MIN;
