@@ -6,6 +6,7 @@ mod auth;
 mod health;
 mod prom;
 mod remote_write;
+mod rules;
 mod self_metrics;
 mod targets;
 
@@ -19,6 +20,7 @@ use sightline_tsdb::Db;
 
 pub use auth::BasicAuth;
 pub use prom::PromSettings;
+pub use rules::rules_router;
 pub use self_metrics::SelfMetrics;
 
 /// Called by `POST /-/reload`; returns the error text when the new config is refused.
