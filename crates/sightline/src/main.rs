@@ -6,6 +6,7 @@ mod am_cmd;
 mod check;
 mod cli;
 mod prom_api;
+mod rules_wiring;
 mod run;
 mod serve;
 mod tracing_pipeline;

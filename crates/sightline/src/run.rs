@@ -134,16 +134,29 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     let mut state = ApiState::new(db.clone(), metrics.clone());
     state.scrapes = Some(scrapes.clone());
     crate::prom_api::configure(&mut state.prom, &args, &cfg)?;
+    let rules = Arc::new(crate::rules_wiring::start(
+        &args,
+        &cfg,
+        db.clone(),
+        am.clone(),
+        state.prom.engine.clone(),
+    )?);
     {
         let prom = crate::prom_api::ReloadView::of(&state.prom);
         let config_file = args.config_file.clone();
         let scrapes = scrapes.clone();
         let (am, am_file) = (am.clone(), args.alertmanager_config.clone());
+        let rules = rules.clone();
         state.reload = Some(Arc::new(move || {
             crate::alerting::reload(&am, am_file.as_deref())?;
             let Some(p) = &config_file else { return Ok(()) };
             match sightline_config::load_file(p) {
                 Ok(cfg) => {
+                    if let Err(e) = rules.apply(&cfg) {
+                        prom.failed();
+                        tracing::error!(error = %e, "rule reload failed; keeping the running rules");
+                        return Err(e);
+                    }
                     scrapes.apply(&cfg);
                     prom.applied(&cfg);
                     tracing::info!(file = %p.display(), "configuration reloaded");
@@ -160,7 +173,11 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     let state = Arc::new(state);
     let traces = crate::tracing_pipeline::start(&args, db.clone()).await?;
     let app =
-        sightline_api::router_with(state.clone(), auth, traces.routes.clone().merge(am_routes));
+        sightline_api::router_with(state.clone(), auth, traces
+            .routes
+            .clone()
+            .merge(am_routes)
+            .merge(sightline_api::rules_router(rules.manager.clone())));
 
     let stop = Arc::new(AtomicBool::new(false));
     let maintenance = {
@@ -199,6 +216,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
 
     state.ready.store(false, Ordering::Relaxed);
     scrapes.stop().await;
+    rules.manager.stop();
     am.shutdown();
     traces.shutdown().await;
     stop.store(true, Ordering::Relaxed);
