@@ -60,27 +60,88 @@ enum Source {
     Head(Arc<crate::head::MemSeries>),
 }
 
+/// Merges label-sorted lists, gathering the sources of equal label sets
+/// (in list order: blocks by time, then the head).
+fn merge_sorted(lists: Vec<Vec<(Labels, Source)>>) -> Vec<(Labels, Vec<Source>)> {
+    let total: usize = lists.iter().map(|l| l.len()).sum();
+    let mut out: Vec<(Labels, Vec<Source>)> = Vec::with_capacity(total);
+    let mut iters: Vec<std::vec::IntoIter<(Labels, Source)>> =
+        lists.into_iter().map(|l| l.into_iter()).collect();
+    let mut heads: Vec<Option<(Labels, Source)>> = iters.iter_mut().map(|it| it.next()).collect();
+    loop {
+        let mut min: Option<usize> = None;
+        for (i, h) in heads.iter().enumerate() {
+            if let Some((l, _)) = h {
+                match min {
+                    Some(m) if heads[m].as_ref().is_some_and(|(ml, _)| ml <= l) => {}
+                    _ => min = Some(i),
+                }
+            }
+        }
+        let Some(i) = min else { break };
+        let (labels, src) = heads[i].take().unwrap();
+        heads[i] = iters[i].next();
+        match out.last_mut() {
+            Some((l, srcs)) if *l == labels => srcs.push(src),
+            _ => out.push((labels, vec![src])),
+        }
+    }
+    out
+}
+
 impl DbQuerier<'_> {
     /// Matching series with the places their samples live, sorted by labels,
-    /// without decoding any sample.
-    fn sources(&self, matchers: &[Matcher]) -> BTreeMap<Labels, Vec<Source>> {
-        let mut out: BTreeMap<Labels, Vec<Source>> = BTreeMap::new();
-        for (bi, b) in self.blocks.iter().enumerate() {
-            for id in b.select_ids(matchers) {
-                out.entry(b.labels_of(id as u32))
-                    .or_default()
-                    .push(Source::Block(bi, id as u32));
+    /// without decoding any sample. Each block lists its series in label
+    /// order already; the head's are sorted; the lists are then merged (no
+    /// tree of label sets). With `parallel`, each source is listed on its own
+    /// thread.
+    fn sources(&self, matchers: &[Matcher], parallel: bool) -> Vec<(Labels, Vec<Source>)> {
+        let block_list = |bi: usize| -> Vec<(Labels, Source)> {
+            let b = &self.blocks[bi];
+            let mut v: Vec<(Labels, Source)> = b
+                .select_ids(matchers)
+                .into_iter()
+                .map(|id| (b.labels_of(id as u32), Source::Block(bi, id as u32)))
+                .collect();
+            if !v.windows(2).all(|w| w[0].0 <= w[1].0) {
+                v.sort_by(|a, c| a.0.cmp(&c.0));
             }
-        }
-        if self.use_head {
+            v
+        };
+        let head_list = || -> Vec<(Labels, Source)> {
+            if !self.use_head {
+                return Vec::new();
+            }
             let refs = self.db.head.select_refs(matchers);
-            for s in self.db.head.series_for_refs(&refs) {
-                out.entry(s.labels.to_labels())
-                    .or_default()
-                    .push(Source::Head(s));
-            }
-        }
-        out
+            let mut v: Vec<(Labels, Source)> = self
+                .db
+                .head
+                .series_for_refs(&refs)
+                .into_iter()
+                .map(|s| (s.labels.to_labels(), Source::Head(s)))
+                .collect();
+            v.sort_unstable_by(|a, c| a.0.cmp(&c.0));
+            v
+        };
+        let lists: Vec<Vec<(Labels, Source)>> = if parallel && !self.blocks.is_empty() {
+            std::thread::scope(|sc| {
+                let blocks: Vec<_> = (0..self.blocks.len())
+                    .map(|bi| sc.spawn(move || block_list(bi)))
+                    .collect();
+                let head = head_list();
+                let mut lists: Vec<_> = blocks
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect();
+                lists.push(head);
+                lists
+            })
+        } else {
+            let mut lists: Vec<_> = (0..self.blocks.len()).map(block_list).collect();
+            lists.push(head_list());
+            lists
+        };
+        merge_sorted(lists)
     }
 
     fn collect(
@@ -157,7 +218,7 @@ impl Querier for DbQuerier<'_> {
     ) -> Result<()> {
         let mut buf: Vec<Sample> = Vec::new();
         let mut part: Vec<Sample> = Vec::new();
-        for (labels, sources) in self.sources(matchers) {
+        for (labels, sources) in self.sources(matchers, false) {
             buf.clear();
             for src in sources {
                 part.clear();
@@ -185,7 +246,7 @@ impl Querier for DbQuerier<'_> {
         threads: usize,
         f: &(dyn Fn(usize, &Labels, &[Sample]) + Sync),
     ) -> Result<()> {
-        let list: Vec<(Labels, Vec<Source>)> = self.sources(matchers).into_iter().collect();
+        let list: Vec<(Labels, Vec<Source>)> = self.sources(matchers, threads > 1);
         // Small selections are not worth a thread.
         let threads = threads.clamp(1, 16).min(list.len().div_ceil(256)).max(1);
         let run = |worker: usize, part: &[(Labels, Vec<Source>)]| -> Result<()> {
