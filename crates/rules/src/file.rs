@@ -350,6 +350,10 @@ fn check_rule(
                         ));
                     }
                 }
+                for (k, v) in &a.value {
+                    crate::template::check(&format!("__alert_{}", name.value), v)
+                        .map_err(|e| ctx.err(line_of(a), format!("{path}.annotations.{k}"), e))?;
+                }
                 a.value
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
@@ -357,6 +361,10 @@ fn check_rule(
             }
             None => Vec::new(),
         };
+        for (k, v) in &labels {
+            crate::template::check(&format!("__alert_{}", name.value), v)
+                .map_err(|e| ctx.err(line, format!("{path}.labels.{k}"), e))?;
+        }
         RuleKind::Alerting {
             for_ms: r
                 .for_

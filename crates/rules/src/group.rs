@@ -60,6 +60,9 @@ impl Rule {
     }
 }
 
+/// Identifies a rule across reloads: its name and labels.
+type RuleKey = (String, Vec<(String, String)>);
+
 /// Alerts a group hands to the notifier after an evaluation.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -117,7 +120,7 @@ impl Group {
     pub fn copy_state(&mut self, old: &Group) {
         self.last_eval = old.last_eval;
         self.eval_seconds = old.eval_seconds;
-        let mut by_key: HashMap<(String, Vec<(String, String)>), Vec<usize>> = HashMap::new();
+        let mut by_key: HashMap<RuleKey, Vec<usize>> = HashMap::new();
         for (i, r) in old.rules.iter().enumerate() {
             by_key
                 .entry((r.spec.name.clone(), r.spec.labels.clone()))

@@ -10,10 +10,12 @@ pub mod file;
 pub mod group;
 pub mod humanize;
 pub mod manager;
+pub mod memstore;
 pub mod notifier;
 pub mod recording;
 pub mod restore;
 pub mod template;
+pub mod unittest;
 
 pub use alerting::{Alert, AlertState, AlertingState};
 pub use eval::EvalContext;

@@ -128,6 +128,24 @@ impl Expander {
     }
 }
 
+/// Checks that a rule template is valid as `promtool check rules` does:
+/// undefined variables or functions are errors; failures that depend on
+/// data (an empty `query` result, …) are not.
+pub fn check(name: &str, text: &str) -> Result<(), String> {
+    if !text.contains("{{") {
+        return Ok(());
+    }
+    let e = Expander {
+        external_labels: Vec::new(),
+        external_url: String::new(),
+        query: Some(Arc::new(|_: &str, _| Ok(Vec::new()))),
+    };
+    match e.try_expand(name, text, &[], 0.0, 0) {
+        Err(msg) if msg.starts_with("error parsing") || msg.contains("undefined") => Err(msg),
+        _ => Ok(()),
+    }
+}
+
 fn sample_value(x: &QuerySample) -> Value {
     let mut m = BTreeMap::new();
     m.insert(
