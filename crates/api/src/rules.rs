@@ -105,7 +105,11 @@ fn go_e(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let s = format!("{v:e}");
     let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
@@ -150,8 +154,13 @@ fn api_rule(r: &Rule, exclude_alerts: bool) -> ApiRule {
             keep_firing_for: *keep_firing_for_ms as f64 / 1000.0,
             labels: pairs_map(&r.spec.labels),
             annotations: pairs_map(annotations),
-            alerts: (!exclude_alerts)
-                .then(|| r.alerts.active_alerts().into_iter().map(api_alert).collect()),
+            alerts: (!exclude_alerts).then(|| {
+                r.alerts
+                    .active_alerts()
+                    .into_iter()
+                    .map(api_alert)
+                    .collect()
+            }),
             health: r.health.as_str(),
             last_error: r.last_error.clone(),
             evaluation_time: r.eval_seconds,
@@ -226,7 +235,11 @@ fn render_groups(groups: &[Group], p: &[(String, String)]) -> Result<Vec<ApiGrou
         Some((_, v)) => match v.as_str() {
             "" | "false" | "0" => false,
             "true" | "1" => true,
-            other => return Err(format!("parsing exclude_alerts: {other:?} is not a boolean")),
+            other => {
+                return Err(format!(
+                    "parsing exclude_alerts: {other:?} is not a boolean"
+                ));
+            }
         },
     };
     let names = set(p, "rule_name[]");
@@ -274,7 +287,13 @@ fn render_groups(groups: &[Group], p: &[(String, String)]) -> Result<Vec<ApiGrou
 async fn rules(State(m): State<Manager>, RawQuery(q): RawQuery) -> Response {
     let p = params(q);
     match render_groups(&m.groups(), &p) {
-        Ok(groups) => success(serde_json::json!({ "groups": groups })),
+        Ok(groups) => {
+            #[derive(Serialize)]
+            struct Data {
+                groups: Vec<ApiGroup>,
+            }
+            success(Data { groups })
+        }
         Err(e) => bad_data(e),
     }
 }
@@ -290,7 +309,11 @@ async fn alerts(State(m): State<Manager>) -> Response {
             }
         }
     }
-    success(serde_json::json!({ "alerts": list }))
+    #[derive(Serialize)]
+    struct Data {
+        alerts: Vec<ApiAlert>,
+    }
+    success(Data { alerts: list })
 }
 
 #[cfg(test)]
@@ -342,7 +365,11 @@ mod tests {
         assert_eq!(by_name[0].name, "b");
         let by_group = render_groups(&groups, &p("rule_group[]", "b")).unwrap();
         assert_eq!(by_group.len(), 1);
-        assert!(render_groups(&groups, &p("file[]", "other.yml")).unwrap().is_empty());
+        assert!(
+            render_groups(&groups, &p("file[]", "other.yml"))
+                .unwrap()
+                .is_empty()
+        );
         assert!(render_groups(&groups, &p("type", "nope")).is_err());
         let no_alerts = render_groups(&groups, &p("exclude_alerts", "true")).unwrap();
         let v = serde_json::to_value(&no_alerts).unwrap();

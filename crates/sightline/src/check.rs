@@ -27,6 +27,9 @@ pub fn check(c: CheckCommand) -> ExitCode {
                 }
             }
         }
+        CheckCommand::Rules { files } => {
+            failed = !sightline_rules::check::check_files(&files, &mut std::io::stdout());
+        }
         CheckCommand::AlertmanagerConfig { files } => {
             for f in files {
                 let loaded = sightline_alertmanager::config::load_file(&f).map_err(|e| e.to_string()).and_then(|cfg| {

@@ -26,6 +26,15 @@ pub enum Command {
     /// Alertmanager tools (as amtool's).
     #[command(subcommand)]
     Alertmanager(AlertmanagerCommand),
+    /// Unit tests (as promtool's).
+    #[command(subcommand)]
+    Test(TestCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TestCommand {
+    /// Run rule unit tests in promtool's format; exits 1 when any fails.
+    Rules { files: Vec<PathBuf> },
 }
 
 #[derive(Subcommand, Debug)]
@@ -132,6 +141,8 @@ pub enum CheckCommand {
     WebConfig { files: Vec<PathBuf> },
     /// Validate an alertmanager.yml; prints `file:line: field: problem` and exits 1 on error.
     AlertmanagerConfig { files: Vec<PathBuf> },
+    /// Validate rule files; prints `file:line: field: problem` and exits 1 on error.
+    Rules { files: Vec<PathBuf> },
 }
 
 #[derive(Subcommand, Debug)]

@@ -28,5 +28,15 @@ fn main() -> ExitCode {
         cli::Command::Check(c) => check::check(c),
         cli::Command::Tsdb(c) => tsdb_cmd::tsdb(c),
         cli::Command::Alertmanager(c) => am_cmd::run(c),
+        cli::Command::Test(cli::TestCommand::Rules { files }) => {
+            let (passed, failed) =
+                sightline_rules::unittest::run_files(&files, &mut std::io::stdout());
+            println!("{passed} test groups passed, {failed} failed");
+            if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
     }
 }
