@@ -8,7 +8,10 @@ use sightline_scrape::parser::{self, Entry, Format, ParseOptions};
 /// bodies of about `per_request` samples each, in timestamp order as a
 /// Prometheus sender ships them (the generator writes its pod shards one after
 /// the other, so file order is not time order).
-pub fn red_requests(files: &[impl AsRef<Path>], per_request: usize) -> Result<(Vec<Vec<u8>>, u64), String> {
+pub fn red_requests(
+    files: &[impl AsRef<Path>],
+    per_request: usize,
+) -> Result<(Vec<Vec<u8>>, u64), String> {
     let mut labels: Vec<Labels> = Vec::new();
     let mut index: HashMap<u128, u32> = HashMap::new();
     let mut samples: Vec<(i64, u32, f64)> = Vec::new();
@@ -37,8 +40,16 @@ pub fn red_requests(files: &[impl AsRef<Path>], per_request: usize) -> Result<(V
             samples.push((s.t, id, s.value));
             Ok(())
         };
-        parser::parse_with(Format::OpenMetrics, &data, 0, ParseOptions { validate_openmetrics: false }, &mut sink)
-            .map_err(|e| format!("{}: {e}", f.display()))?;
+        parser::parse_with(
+            Format::OpenMetrics,
+            &data,
+            0,
+            ParseOptions {
+                validate_openmetrics: false,
+            },
+            &mut sink,
+        )
+        .map_err(|e| format!("{}: {e}", f.display()))?;
     }
     // Stable: samples of one timestamp keep their file order.
     samples.sort_by_key(|s| s.0);
@@ -46,8 +57,10 @@ pub fn red_requests(files: &[impl AsRef<Path>], per_request: usize) -> Result<(V
     let bodies = samples
         .chunks(per_request)
         .map(|c| {
-            let batch: Vec<(Labels, Vec<Sample>)> =
-                c.iter().map(|&(t, id, v)| (labels[id as usize].clone(), vec![Sample { t, v }])).collect();
+            let batch: Vec<(Labels, Vec<Sample>)> = c
+                .iter()
+                .map(|&(t, id, v)| (labels[id as usize].clone(), vec![Sample { t, v }]))
+                .collect();
             sightline_remote::encode_write_request_v1(&batch)
         })
         .collect();

@@ -32,12 +32,25 @@ pub fn check(c: CheckCommand) -> ExitCode {
         }
         CheckCommand::AlertmanagerConfig { files } => {
             for f in files {
-                let loaded = sightline_alertmanager::config::load_file(&f).map_err(|e| e.to_string()).and_then(|cfg| {
-                    // Templates must parse too, as amtool check-config checks.
-                    sightline_alertmanager::template::Templates::new(&cfg.templates, &cfg.base_dir, "").map(|_| cfg)
-                });
+                let loaded = sightline_alertmanager::config::load_file(&f)
+                    .map_err(|e| e.to_string())
+                    .and_then(|cfg| {
+                        // Templates must parse too, as amtool check-config checks.
+                        sightline_alertmanager::template::Templates::new(
+                            &cfg.templates,
+                            &cfg.base_dir,
+                            "",
+                        )
+                        .map(|_| cfg)
+                    });
                 match loaded {
-                    Ok(cfg) => println!("{}: SUCCESS: {} receivers, {} inhibit rules, {} templates", f.display(), cfg.receivers.len(), cfg.inhibit_rules.len(), cfg.templates.len()),
+                    Ok(cfg) => println!(
+                        "{}: SUCCESS: {} receivers, {} inhibit rules, {} templates",
+                        f.display(),
+                        cfg.receivers.len(),
+                        cfg.inhibit_rules.len(),
+                        cfg.templates.len()
+                    ),
                     Err(e) => {
                         eprintln!("{e}");
                         failed = true;

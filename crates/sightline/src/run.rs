@@ -172,12 +172,15 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
     }
     let state = Arc::new(state);
     let traces = crate::tracing_pipeline::start(&args, db.clone()).await?;
-    let app =
-        sightline_api::router_with(state.clone(), auth, traces
+    let app = sightline_api::router_with(
+        state.clone(),
+        auth,
+        traces
             .routes
             .clone()
             .merge(am_routes)
-            .merge(sightline_api::rules_router(rules.manager.clone())));
+            .merge(sightline_api::rules_router(rules.manager.clone())),
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let maintenance = {

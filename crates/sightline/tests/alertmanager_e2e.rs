@@ -20,15 +20,42 @@ fn check_and_routes_test_commands() {
     std::fs::write(&good, CFG).unwrap();
     let bad = dir.path().join("bad.yml");
     std::fs::write(&bad, "route:\n  receiver: nope\nreceivers: [{name: a}]\n").unwrap();
-    let out = bin().args(["check", "alertmanager-config"]).arg(&good).output().unwrap();
+    let out = bin()
+        .args(["check", "alertmanager-config"])
+        .arg(&good)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let out = bin().args(["check", "alertmanager-config"]).arg(&bad).output().unwrap();
+    let out = bin()
+        .args(["check", "alertmanager-config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.yml:2: route.receiver: undefined receiver \"nope\" used in route"), "{err}");
-    let out = bin().args(["alertmanager", "routes", "test", "--config.file"]).arg(&good).arg("severity=critical").output().unwrap();
+    assert!(
+        err.contains("bad.yml:2: route.receiver: undefined receiver \"nope\" used in route"),
+        "{err}"
+    );
+    let out = bin()
+        .args(["alertmanager", "routes", "test", "--config.file"])
+        .arg(&good)
+        .arg("severity=critical")
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "b");
-    let out = bin().args(["alertmanager", "routes", "test", "--verify.receivers=b", "--config.file"]).arg(&good).arg("severity=info").output().unwrap();
+    let out = bin()
+        .args([
+            "alertmanager",
+            "routes",
+            "test",
+            "--verify.receivers=b",
+            "--config.file",
+        ])
+        .arg(&good)
+        .arg("severity=info")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
@@ -40,21 +67,43 @@ fn api_reload_and_restart() {
     let data = dir.path().join("data");
     let flag = format!("--alertmanager.config.file={}", cfg.display());
     let s = Server::start(&data, &[&flag]);
-    let (code, _) = http_request(s.port, "POST", "/api/v2/alerts", &[("Content-Type", "application/json")], br#"[{"labels":{"alertname":"E2E","severity":"critical"}}]"#).unwrap();
+    let (code, _) = http_request(
+        s.port,
+        "POST",
+        "/api/v2/alerts",
+        &[("Content-Type", "application/json")],
+        br#"[{"labels":{"alertname":"E2E","severity":"critical"}}]"#,
+    )
+    .unwrap();
     assert_eq!(code, 200);
     let (_, body) = http_get(s.port, "/api/v2/alerts").unwrap();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v[0]["receivers"][0]["name"], "b", "{body}");
     let sil = br#"{"matchers":[{"name":"alertname","value":"E2E","isRegex":false}],"startsAt":"2020-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"t","comment":"c"}"#;
-    let (code, body) = http_request(s.port, "POST", "/api/v2/silences", &[("Content-Type", "application/json")], sil).unwrap();
+    let (code, body) = http_request(
+        s.port,
+        "POST",
+        "/api/v2/silences",
+        &[("Content-Type", "application/json")],
+        sil,
+    )
+    .unwrap();
     assert_eq!(code, 200, "{body}");
-    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["silenceID"].as_str().unwrap().to_string();
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["silenceID"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // An invalid config is refused and the running one kept.
     std::fs::write(&cfg, "route: {receiver: missing}\nreceivers: [{name: a}]\n").unwrap();
     let (code, _) = http_request(s.port, "POST", "/-/reload", &[], b"").unwrap();
     assert_eq!(code, 500);
-    std::fs::write(&cfg, CFG.replace("receiver: b", "receiver: c").replace("{name: b}", "{name: c}")).unwrap();
+    std::fs::write(
+        &cfg,
+        CFG.replace("receiver: b", "receiver: c")
+            .replace("{name: b}", "{name: c}"),
+    )
+    .unwrap();
     let (code, _) = http_request(s.port, "POST", "/-/reload", &[], b"").unwrap();
     assert_eq!(code, 200);
     let (_, body) = http_get(s.port, "/api/v2/receivers").unwrap();
@@ -78,5 +127,10 @@ fn runs_without_a_config_file() {
     assert_eq!(code, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["versionInfo"]["version"], "0.25.0");
-    assert!(v["config"]["original"].as_str().unwrap().contains("receiver: default"));
+    assert!(
+        v["config"]["original"]
+            .as_str()
+            .unwrap()
+            .contains("receiver: default")
+    );
 }
