@@ -27,4 +27,15 @@ if [ -s scripts/requirements-test.txt ]; then
   python3 -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
 fi
 
+# The conformance corpora's counts, printed first (cargo hides the output of
+# passing tests); the full suite below runs them again with everything else.
+echo "== conformance summaries"
+summary() { cargo test -q -p "$1" --test "$2" -- --nocapture 2>/dev/null | grep -E "$3" || true; }
+summary sightline-config prometheus_testdata '^config testdata:'
+summary sightline-scrape openmetrics_conformance '^openmetrics conformance:'
+summary sightline-promql conformance '^promql conformance:|float evals passed'
+summary sightline-rules promtool '^promtool unit tests:'
+summary sightline-alertmanager config_testdata 'config-testdata'
+echo "== full test suite"
+
 exec cargo test --workspace "$@"
