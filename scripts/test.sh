@@ -31,10 +31,10 @@ fi
 # passing tests); the full suite below runs them again with everything else.
 echo "== conformance summaries"
 summary() { cargo test -q -p "$1" --test "$2" -- --nocapture 2>/dev/null | grep -E "$3" || true; }
-summary sightline-config prometheus_testdata '^config testdata:'
-summary sightline-scrape openmetrics_conformance '^openmetrics conformance:'
-summary sightline-promql conformance '^promql conformance:|float evals passed'
-summary sightline-rules promtool '^promtool unit tests:'
+summary sightline-config prometheus_testdata 'config testdata:'
+summary sightline-scrape openmetrics_conformance 'openmetrics conformance:'
+summary sightline-promql conformance 'promql conformance:|float evals passed'
+summary sightline-rules promtool 'promtool unit tests:'
 summary sightline-alertmanager config_testdata 'config-testdata'
 echo "== full test suite"
 
