@@ -23,6 +23,8 @@ files=$(ls "$ds"/part-*.om)
 samples=$(python3 -c "import json;print(json.load(open('$ds/meta.json'))['samples'])")
 port=19191
 
+# The server is not our child (started in a subshell): poll until it is gone.
+gone() { while kill -0 "$1" 2>/dev/null; do sleep 0.05; done; }
 wait_ready() { for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null && return 0; sleep 0.1; done; return 1; }
 start() { "$bin/sightline" run --web.listen-address=127.0.0.1:$port --storage.path="$1" \
   --otlp.grpc.listen-address=127.0.0.1:0 --otlp.http.listen-address=127.0.0.1:0 \
@@ -47,10 +49,10 @@ echo "## remote-write ingest ($preset RED)"
 rm -rf "$BENCH_DIR/rw"
 pid=$(start "$BENCH_DIR/rw"); wait_ready
 "$bin/rw_load" --addr 127.0.0.1:$port --pid "$pid" $(for f in $files; do echo --files "$f"; done) --connections 4
-kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+kill -9 "$pid"; gone "$pid"
 t0=$(date +%s.%N); pid=$(start "$BENCH_DIR/rw"); wait_ready; t1=$(date +%s.%N)
 echo "restart_seconds_red $(python3 -c "print(round($t1-$t0,2))")"
-kill "$pid"; wait "$pid" 2>/dev/null || true
+kill "$pid"; gone "$pid"
 fi
 
 want mem && for n in 100000 1000000; do
@@ -62,10 +64,10 @@ want mem && for n in 100000 1000000; do
   sleep 2
   rss=$(grep VmRSS /proc/$pid/status | awk '{print $2}')
   echo "rss_base_kib $base rss_after_kib $rss bytes_per_series $(( (rss - base) * 1024 / n ))"
-  kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+  kill -9 "$pid"; gone "$pid"
   t0=$(date +%s.%N); pid=$(start "$BENCH_DIR/mem"); wait_ready; t1=$(date +%s.%N)
   echo "restart_seconds_${n}_series $(python3 -c "print(round($t1-$t0,2))")"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  kill "$pid"; gone "$pid"
 done
 
 if [ "$peers" = "--peers" ]; then
