@@ -141,8 +141,8 @@ struct ViewBuffers<'a> {
 /// Walks a decompressed remote-write 1.0 `WriteRequest`, calling `f` for each
 /// series; returns the request's metric metadata. Validation matches the owned
 /// decoder: sorted unique label names, a non-empty `__name__`.
-pub fn for_each_series_v1<'a>(
-    raw: &'a [u8],
+pub fn for_each_series_v1(
+    raw: &[u8],
     mut f: impl FnMut(&SeriesView<'_>),
 ) -> Result<Vec<(String, MetricMetadata)>, RemoteError> {
     let mut metadata = Vec::new();

@@ -24,16 +24,12 @@ pub struct TracingPipeline {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn stopped(
-    mut rx: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }
 
 pub async fn start(args: &RunArgs, db: Arc<Db>) -> Result<TracingPipeline, String> {
-    let std_dur = |d: sightline_config::Duration| Duration::from_millis(d.as_millis() as u64);
+    let std_dur = |d: sightline_config::Duration| Duration::from_millis(d.as_millis());
     let retention = sightline_config::parse_duration(&args.traces_retention_time)
         .map(std_dur)
         .map_err(|e| format!("--storage.traces.retention.time: {e}"))?;

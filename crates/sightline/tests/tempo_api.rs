@@ -72,7 +72,10 @@ fn send(port: u16, t: u8, ms: u64, err: bool) {
         kind: 2,
         start_time_unix_nano: base + 5_000_000,
         end_time_unix_nano: base + (ms + 5) * 1_000_000,
-        attributes: vec![kv("card.type", s(if t % 2 == 0 { "visa" } else { "amex" }))],
+        attributes: vec![kv(
+            "card.type",
+            s(if t.is_multiple_of(2) { "visa" } else { "amex" }),
+        )],
         status: err.then(|| Status {
             code: 2,
             message: "declined".into(),

@@ -4,7 +4,7 @@
 //! difference between ~1.5 KiB and well under 1 KiB per active series.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -30,9 +30,7 @@ impl Default for Interner {
 
 impl Interner {
     pub fn intern(&self, s: &str) -> Sym {
-        let mut h = self.hasher.build_hasher();
-        s.hash(&mut h);
-        let mut shard = self.shards[h.finish() as usize % SHARDS].lock();
+        let mut shard = self.shards[self.hasher.hash_one(s) as usize % SHARDS].lock();
         if let Some(x) = shard.get(s) {
             return x.clone();
         }
