@@ -42,9 +42,27 @@ struct Writer {
     symbol_list: Vec<String>,
     series: Vec<SeriesW>,
     postings: HashMap<(u32, u32), Vec<u32>>,
+    /// Distinct values seen per label name (by symbol).
+    distinct: HashMap<u32, u32>,
+    /// Encoded series waiting to be laid out in frames (see `flush_pending`).
+    pending: Vec<PendingSeries>,
+    pending_bytes: usize,
     exemplars: Vec<u8>,
     stats: BlockStats,
 }
+
+/// One series' encoded chunks before they are placed in a frame.
+struct PendingSeries {
+    idx: u32,
+    data: Vec<u8>,
+    /// (mint, maxt, length) of each chunk in `data`.
+    parts: Vec<(i64, i64, u32)>,
+}
+
+/// Encoded bytes gathered before they are reordered and cut into frames: four
+/// frames, so a scan in index order within one window stays in the reader's
+/// frame cache.
+const PENDING_BYTES: usize = 16 << 20;
 
 impl Writer {
     fn symbol(&mut self, s: &str) -> u32 {
@@ -90,25 +108,31 @@ impl Writer {
             let n = self.symbol(&l.name);
             let v = self.symbol(&l.value);
             labels.push((n, v));
-            self.postings.entry((n, v)).or_default().push(idx);
-        }
-        let mut metas = Vec::new();
-        for part in samples.chunks(CHUNK_MAX_SAMPLES) {
-            if self.frame_buf.len() >= FRAME_RAW_BYTES {
-                self.flush_frame()?;
+            let list = self.postings.entry((n, v)).or_default();
+            if list.is_empty() {
+                *self.distinct.entry(n).or_default() += 1;
             }
-            let offset = self.frame_buf.len() as u32;
-            block_codec::encode(part, &mut self.frame_buf);
-            metas.push(ChunkMetaW {
-                mint: part[0].t,
-                maxt: part[part.len() - 1].t,
-                frame: self.frames.len() as u32,
-                offset,
-                len: self.frame_buf.len() as u32 - offset,
-            });
+            list.push(idx);
+        }
+        let mut pending = PendingSeries {
+            idx,
+            data: Vec::new(),
+            parts: Vec::new(),
+        };
+        for part in samples.chunks(CHUNK_MAX_SAMPLES) {
+            let start = pending.data.len();
+            block_codec::encode(part, &mut pending.data);
+            pending.parts.push((
+                part[0].t,
+                part[part.len() - 1].t,
+                (pending.data.len() - start) as u32,
+            ));
         }
         self.stats.num_samples += samples.len() as u64;
-        self.stats.num_chunks += metas.len() as u64;
+        self.stats.num_chunks += pending.parts.len() as u64;
+        self.pending_bytes += pending.data.len();
+        self.pending.push(pending);
+        let metas = Vec::new();
         self.stats.num_series += 1;
         let exemplars: Vec<&Exemplar> = s
             .exemplars
@@ -120,6 +144,69 @@ impl Writer {
             self.stats.num_exemplars += 1;
         }
         self.series.push((labels, metas));
+        if self.pending_bytes >= PENDING_BYTES {
+            self.flush_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Lays pending series out in frames, ordered so that series differing only
+    /// in their most varied label (usually the pod or instance) sit next to each
+    /// other: their data is alike, and zstd finds it within one frame. Index
+    /// order (by labels) is unchanged; only the chunk file's layout differs.
+    fn flush_pending(&mut self) -> Result<()> {
+        let name_sym = self.symbols.get(sightline_model::METRIC_NAME).copied();
+        let varied = self
+            .distinct
+            .iter()
+            .filter(|(n, _)| Some(**n) != name_sym)
+            .max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n)))
+            .map(|(n, _)| *n);
+        let mut pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let syms = &self.symbol_list;
+        let series = &self.series;
+        let key = |p: &PendingSeries| -> (Vec<(&str, &str)>, &str) {
+            let labels = &series[p.idx as usize].0;
+            let mut rest = Vec::with_capacity(labels.len());
+            let mut last = "";
+            for &(n, v) in labels {
+                if Some(n) == varied {
+                    last = &syms[v as usize];
+                } else {
+                    rest.push((syms[n as usize].as_str(), syms[v as usize].as_str()));
+                }
+            }
+            (rest, last)
+        };
+        pending.sort_by_cached_key(|p| {
+            let (rest, last) = key(p);
+            let owned: Vec<(String, String)> = rest
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            (owned, last.to_string())
+        });
+        for p in pending {
+            let mut pos = 0usize;
+            for (mint, maxt, len) in p.parts {
+                if self.frame_buf.len() >= FRAME_RAW_BYTES {
+                    self.flush_frame()?;
+                }
+                let offset = self.frame_buf.len() as u32;
+                self.frame_buf
+                    .extend_from_slice(&p.data[pos..pos + len as usize]);
+                pos += len as usize;
+                let meta = ChunkMetaW {
+                    mint,
+                    maxt,
+                    frame: self.frames.len() as u32,
+                    offset,
+                    len,
+                };
+                self.series[p.idx as usize].1.push(meta);
+            }
+        }
         Ok(())
     }
 
@@ -209,6 +296,9 @@ pub fn write_block(
             symbol_list: Vec::new(),
             series: Vec::new(),
             postings: HashMap::new(),
+            distinct: HashMap::new(),
+            pending: Vec::new(),
+            pending_bytes: 0,
             exemplars: Vec::new(),
             stats: BlockStats::default(),
         };
@@ -223,6 +313,7 @@ pub fn write_block(
             prev = Some(s.labels.clone());
             w.add(s, mint, maxt)?;
         }
+        w.flush_pending()?;
         w.flush_frame()?;
         if w.series.is_empty() {
             return Ok(None);
