@@ -1,13 +1,14 @@
 //! One target's scrape loop: fetch, parse, append, mark staleness, report.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use sightline_config::RelabelConfig;
 use sightline_model::{Exemplar, Labels, LabelsBuilder, MetricMetadata, stale_nan};
-use sightline_tsdb::{Appendable, SeriesRef};
+use sightline_tsdb::{Appendable, SeriesHandle, SeriesRef};
 use tokio::sync::watch;
 
 use crate::parser::{self, Entry, Format, SampleRef};
@@ -62,15 +63,55 @@ enum Cached {
     Stored {
         r: SeriesRef,
         labels: Labels,
+        /// The storage's handle for `r`, when it gives one (skips its lookup by ref).
+        handle: Option<SeriesHandle>,
     },
     /// Dropped by metric relabeling: remembered so the rules run once per series.
     Dropped,
 }
 
 struct CacheEntry {
+    key: u128,
     kind: Cached,
     seen: u64,
 }
+
+/// The cache keys are already xxh3 hashes: the index uses them as they are.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 ^= (v as u64) ^ ((v >> 64) as u64);
+    }
+}
+
+type KeyIndex = HashMap<u128, usize, BuildHasherDefault<KeyHasher>>;
+
+/// A report series (`up`, …) with what the last report stored.
+struct ReportSeries {
+    labels: Labels,
+    r: Option<SeriesRef>,
+    handle: Option<SeriesHandle>,
+    /// Stored by the last report (so it gets a staleness marker on stop).
+    stored: bool,
+}
+
+const REPORT_NAMES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
 
 /// Metadata by metric family, as the target last exposed it.
 pub type TargetMetadata = HashMap<String, MetricMetadata>;
@@ -84,11 +125,15 @@ pub struct ScrapeLoop {
     pub forced_error: Arc<Mutex<Option<String>>>,
     client: reqwest::Client,
     store: Arc<dyn Appendable>,
-    /// Series of the last successful scrape, by a hash of the exposed name+labels.
-    cache: HashMap<u128, CacheEntry>,
+    /// Series of the last successful scrape, in exposition order (new ones at the
+    /// end), keyed by a hash of the exposed name+labels. A target exposing its
+    /// series in the same order as last time is matched entry by entry.
+    cache: Vec<CacheEntry>,
+    /// Position in `cache` by key.
+    index: KeyIndex,
     iteration: u64,
-    /// Report series (`up`, …) refs, kept for staleness on stop.
-    report_refs: Vec<(Labels, SeriesRef)>,
+    /// Report series (`up`, …), built on the first report; kept for staleness on stop.
+    report_series: Vec<ReportSeries>,
 }
 
 fn now_ms() -> i64 {
@@ -154,9 +199,10 @@ impl ScrapeLoop {
             forced_error: Arc::new(Mutex::new(None)),
             client,
             store,
-            cache: HashMap::new(),
+            cache: Vec::new(),
+            index: KeyIndex::default(),
             iteration: 0,
-            report_refs: Vec::new(),
+            report_series: Vec::new(),
         }
     }
 
@@ -215,7 +261,7 @@ impl ScrapeLoop {
         h.last_samples = stats.scraped;
     }
 
-    async fn fetch(&self) -> Result<(Vec<u8>, Format), String> {
+    async fn fetch(&self) -> Result<(bytes::Bytes, Format), String> {
         let req = self
             .client
             .get(&self.target.url)
@@ -248,7 +294,7 @@ impl ScrapeLoop {
                 self.settings.body_limit
             ));
         }
-        Ok((body.to_vec(), parser::format_from_content_type(&ct)))
+        Ok((body, parser::format_from_content_type(&ct)))
     }
 
     /// Parses and appends one scrape; all or nothing.
@@ -262,7 +308,11 @@ impl ScrapeLoop {
         let st = &self.settings;
         let target_labels = &self.target.labels;
         let cache = &mut self.cache;
-        let mut new_keys: Vec<u128> = Vec::new();
+        let index = &mut self.index;
+        // Entries from here on are new in this scrape.
+        let known = cache.len();
+        // Where the next series is expected when the order did not change.
+        let mut pos = 0usize;
         let mut sink = |e: Entry<'_>| -> Result<(), parser::SinkError> {
             let s = match e {
                 Entry::Sample(s) | Entry::Created(s) => s,
@@ -286,18 +336,31 @@ impl ScrapeLoop {
                 t
             };
             let key = series_key(&s);
-            let res = match cache.get_mut(&key) {
-                Some(c) => {
+            let found = if cache.get(pos).is_some_and(|c| c.key == key) {
+                Some(pos)
+            } else {
+                index.get(&key).copied()
+            };
+            let res = match found {
+                Some(i) => {
+                    pos = i + 1;
+                    let c = &mut cache[i];
                     c.seen = iter;
-                    let Cached::Stored { r, labels } = &c.kind else {
+                    let Cached::Stored { r, labels, handle } = &mut c.kind else {
                         return Ok(());
                     };
                     stats.accepted += 1;
                     check_sample_limit(stats.accepted, st.sample_limit)?;
-                    let r = *r;
-                    match app.append_ref(r, ts, s.value) {
-                        Some(res) => res.map(|_| r),
-                        None => app.append(labels, ts, s.value),
+                    match app.append_handle(*r, handle, ts, s.value) {
+                        Some(res) => res.map(|_| *r),
+                        None => {
+                            // The storage forgot the series (collected): store it anew.
+                            let res = app.append(labels, ts, s.value);
+                            if let Ok(nr) = res {
+                                *r = nr;
+                            }
+                            res
+                        }
                     }
                 }
                 None => {
@@ -309,14 +372,12 @@ impl ScrapeLoop {
                             .filter(|l| !l.is_empty())
                     };
                     let Some(labels) = relabeled else {
-                        new_keys.push(key);
-                        cache.insert(
+                        index.insert(key, cache.len());
+                        cache.push(CacheEntry {
                             key,
-                            CacheEntry {
-                                kind: Cached::Dropped,
-                                seen: iter,
-                            },
-                        );
+                            kind: Cached::Dropped,
+                            seen: iter,
+                        });
                         return Ok(());
                     };
                     check_label_limits(&labels, st)?;
@@ -325,14 +386,16 @@ impl ScrapeLoop {
                     let res = app.append(&labels, ts, s.value);
                     if let Ok(r) = res {
                         stats.added += 1;
-                        new_keys.push(key);
-                        cache.insert(
+                        index.insert(key, cache.len());
+                        cache.push(CacheEntry {
                             key,
-                            CacheEntry {
-                                kind: Cached::Stored { r, labels },
-                                seen: iter,
+                            kind: Cached::Stored {
+                                r,
+                                labels,
+                                handle: None,
                             },
-                        );
+                            seen: iter,
+                        });
                     }
                     res
                 }
@@ -366,8 +429,8 @@ impl ScrapeLoop {
         ) {
             app.rollback();
             // Series first seen in the failed scrape were never stored: forget them.
-            for k in new_keys {
-                self.cache.remove(&k);
+            for c in self.cache.drain(known..) {
+                self.index.remove(&c.key);
             }
             // A refusal (limit) reads like Prometheus's, without a line number.
             return Err(match e.kind {
@@ -379,19 +442,19 @@ impl ScrapeLoop {
             app.update_metadata(family, md);
         }
         // Series exposed last time but not now get a staleness marker.
-        let gone: Vec<u128> = self
-            .cache
-            .iter()
-            .filter(|(_, c)| c.seen != iter)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in gone {
-            if let Some(CacheEntry {
-                kind: Cached::Stored { r, .. },
-                ..
-            }) = self.cache.remove(&k)
-            {
-                let _ = app.append_ref(r, t, stale_nan());
+        if self.cache.iter().any(|c| c.seen != iter) {
+            self.cache.retain_mut(|c| {
+                if c.seen == iter {
+                    return true;
+                }
+                if let Cached::Stored { r, handle, .. } = &mut c.kind {
+                    let _ = app.append_handle(*r, handle, t, stale_nan());
+                }
+                false
+            });
+            self.index.clear();
+            for (i, c) in self.cache.iter().enumerate() {
+                self.index.insert(c.key, i);
             }
         }
         app.commit().map_err(|e| format!("storage: {e}"))?;
@@ -404,29 +467,46 @@ impl ScrapeLoop {
 
     fn report(&mut self, t: i64, up: bool, dur: Duration, stats: &IngestStats) {
         let mut app = self.store.appender();
-        let rows = [
-            ("up", if up { 1.0 } else { 0.0 }),
-            ("scrape_duration_seconds", dur.as_secs_f64()),
-            ("scrape_samples_scraped", stats.scraped as f64),
-            (
-                "scrape_samples_post_metric_relabeling",
-                stats.accepted as f64,
-            ),
-            ("scrape_series_added", stats.added as f64),
+        let values = [
+            if up { 1.0 } else { 0.0 },
+            dur.as_secs_f64(),
+            stats.scraped as f64,
+            stats.accepted as f64,
+            stats.added as f64,
         ];
-        let mut refs = Vec::with_capacity(rows.len());
-        for (name, v) in rows {
-            let mut b = self.target.labels.to_builder();
-            b.set(sightline_model::METRIC_NAME, name);
-            let l = b.build();
-            if let Ok(r) = app.append(&l, t, v) {
-                refs.push((l, r));
-            }
+        if self.report_series.is_empty() {
+            self.report_series = REPORT_NAMES
+                .iter()
+                .map(|name| {
+                    let mut b = self.target.labels.to_builder();
+                    b.set(sightline_model::METRIC_NAME, *name);
+                    ReportSeries {
+                        labels: b.build(),
+                        r: None,
+                        handle: None,
+                        stored: false,
+                    }
+                })
+                .collect();
+        }
+        for (rs, v) in self.report_series.iter_mut().zip(values) {
+            let res =
+                rs.r.and_then(|r| app.append_handle(r, &mut rs.handle, t, v));
+            rs.stored = match res {
+                Some(res) => res.is_ok(),
+                None => match app.append(&rs.labels, t, v) {
+                    Ok(r) => {
+                        rs.r = Some(r);
+                        rs.handle = None;
+                        true
+                    }
+                    Err(_) => false,
+                },
+            };
         }
         if let Err(e) = app.commit() {
             tracing::warn!(error = %e, "storing scrape report failed");
         }
-        self.report_refs = refs;
     }
 
     fn mark_all_stale_except_report(&mut self, t: i64) {
@@ -434,9 +514,10 @@ impl ScrapeLoop {
             return;
         }
         let mut app = self.store.appender();
-        for (_, c) in self.cache.drain() {
-            if let Cached::Stored { r, .. } = c.kind {
-                let _ = app.append_ref(r, t, stale_nan());
+        self.index.clear();
+        for mut c in self.cache.drain(..) {
+            if let Cached::Stored { r, handle, .. } = &mut c.kind {
+                let _ = app.append_handle(*r, handle, t, stale_nan());
             }
         }
         let _ = app.commit();
@@ -445,8 +526,10 @@ impl ScrapeLoop {
     fn mark_all_stale(&mut self, t: i64) {
         self.mark_all_stale_except_report(t);
         let mut app = self.store.appender();
-        for (l, _) in self.report_refs.drain(..) {
-            let _ = app.append(&l, t, stale_nan());
+        for rs in self.report_series.drain(..) {
+            if rs.stored {
+                let _ = app.append(&rs.labels, t, stale_nan());
+            }
         }
         let _ = app.commit();
     }

@@ -20,6 +20,14 @@ fn job(extra: &str) -> ScrapeConfig {
 }
 
 fn make_loop(sc: &ScrapeConfig, srv: &ExpoServer, store: &Arc<MemStore>) -> ScrapeLoop {
+    make_loop_on(sc, srv, store.clone())
+}
+
+fn make_loop_on(
+    sc: &ScrapeConfig,
+    srv: &ExpoServer,
+    store: Arc<dyn sightline_tsdb::Appendable>,
+) -> ScrapeLoop {
     install_crypto();
     let t = [("__address__".to_string(), srv.addr.clone())].into();
     let d = discovered_labels(sc, &t, &Default::default());
@@ -40,7 +48,7 @@ fn make_loop(sc: &ScrapeConfig, srv: &ExpoServer, store: &Arc<MemStore>) -> Scra
         body_limit: 0,
         metric_relabel: Arc::new(sc.metric_relabel_configs.clone()),
     };
-    ScrapeLoop::new(target, settings, reqwest::Client::new(), store.clone())
+    ScrapeLoop::new(target, settings, reqwest::Client::new(), store)
 }
 
 const BODY: &str = "# HELP http_requests_total Requests.\n# TYPE http_requests_total counter\nhttp_requests_total{code=\"200\",job=\"exposed\"} 10 1000\nhttp_requests_total{code=\"500\",job=\"exposed\"} 2 1000\n# TYPE go_goroutines gauge\ngo_goroutines 7\n";
@@ -234,6 +242,54 @@ async fn vanished_series_get_staleness_markers() {
     lp.scrape_once().await;
     assert!(is_stale_nan(*store.values("a", &[]).last().unwrap()));
     assert_eq!(lp.health.lock().health, Health::Down);
+}
+
+/// Into the real TSDB (whose appender keeps series handles in the scrape cache):
+/// series reordered, added in between, exposed twice, vanished and back.
+#[tokio::test]
+async fn changing_expositions_into_the_tsdb() {
+    use sightline_model::Matcher;
+    use sightline_tsdb::{Queryable, SelectHints};
+    let dir = tempfile::tempdir().unwrap();
+    let db = sightline_tsdb::Db::open(dir.path(), sightline_tsdb::Options::default()).unwrap();
+    let srv = ExpoServer::start("a 1\nb 2\nc 3\n").await;
+    let mut lp = make_loop_on(&job(""), &srv, db.clone());
+    let bodies = [
+        "a 4\nb 5\nc 6\n",
+        "c 7\nx 8\na 9\n",
+        "a 10\nc 11\nx 12\nb 13\n",
+        "a 14\nc 15\nx 16\nb 17\n",
+        "a 18\nc 19\nx 20\nb 21\na 18\n",
+    ];
+    lp.scrape_once().await;
+    for body in bodies {
+        // Distinct scrape timestamps.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        srv.set_body(body);
+        lp.scrape_once().await;
+        assert_eq!(lp.health.lock().health, Health::Up);
+    }
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    let values = |name: &str| -> Vec<f64> {
+        q.select(&[Matcher::equal("__name__", name)], &SelectHints::default())
+            .unwrap()
+            .into_iter()
+            .flat_map(|s| s.samples.into_iter().map(|x| x.v))
+            .collect()
+    };
+    assert_eq!(values("a"), [1.0, 4.0, 9.0, 10.0, 14.0, 18.0]);
+    assert_eq!(values("c"), [3.0, 6.0, 7.0, 11.0, 15.0, 19.0]);
+    assert_eq!(values("x"), [8.0, 12.0, 16.0, 20.0]);
+    let b = values("b");
+    assert_eq!(b.len(), 6);
+    assert_eq!(b[..2], [2.0, 5.0]);
+    assert!(is_stale_nan(b[2]));
+    assert_eq!(b[3..], [13.0, 17.0, 21.0]);
+    assert_eq!(
+        values("scrape_series_added"),
+        [3.0, 0.0, 1.0, 1.0, 0.0, 0.0]
+    );
+    assert_eq!(values("up"), [1.0; 6]);
 }
 
 #[tokio::test]

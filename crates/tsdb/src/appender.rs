@@ -9,7 +9,9 @@ use sightline_model::{Exemplar, Labels, MetricMetadata};
 use crate::db::Db;
 use crate::head::{Appended, MemSeries};
 use crate::record::{self, RefSample};
-use crate::storage::{Appendable, Appender, CommitStats, RejectReason, Result, SeriesRef};
+use crate::storage::{
+    Appendable, Appender, CommitStats, RejectReason, Result, SeriesHandle, SeriesRef,
+};
 use crate::wal::frame_with;
 
 pub struct DbAppender<'a> {
@@ -118,6 +120,28 @@ impl Appender for DbAppender<'_> {
         v: f64,
     ) -> Option<std::result::Result<(), RejectReason>> {
         let s = self.db.head.get_by_ref(r)?;
+        Some(self.push(s, t, v).map(|_| ()))
+    }
+
+    fn append_handle(
+        &mut self,
+        r: SeriesRef,
+        handle: &mut Option<SeriesHandle>,
+        t: i64,
+        v: f64,
+    ) -> Option<std::result::Result<(), RejectReason>> {
+        // A live series kept from an earlier call skips the lookup by ref; one the
+        // head has collected since is looked up again (and is then unknown).
+        if let Some(h) = handle.as_ref()
+            && let Ok(s) = h.clone().downcast::<MemSeries>()
+            && s.r == r
+            && !s.deleted.load(Ordering::Relaxed)
+        {
+            return Some(self.push(s, t, v).map(|_| ()));
+        }
+        *handle = None;
+        let s = self.db.head.get_by_ref(r)?;
+        *handle = Some(s.clone());
         Some(self.push(s, t, v).map(|_| ()))
     }
 

@@ -3,13 +3,20 @@
 //! engine and the HTTP API read through [`Querier`]. A remote or distributed
 //! backend implements the same traits.
 
+use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 use sightline_model::{Exemplar, Labels, Matcher, MetricMetadata, Sample};
 
 /// Opaque handle to a series inside one storage; valid for the storage's lifetime
 /// (until the series is garbage-collected after it has no data left in the head).
 pub type SeriesRef = u64;
+
+/// A storage's own per-series state that a caller may keep next to a [`SeriesRef`]
+/// between transactions (see [`Appender::append_handle`]). Opaque to callers and
+/// only meaningful to the storage that filled it.
+pub type SeriesHandle = Arc<dyn Any + Send + Sync>;
 
 /// Why one sample was refused. The rest of the batch is unaffected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,6 +128,21 @@ pub trait Appender: Send {
         t: i64,
         v: f64,
     ) -> Option<std::result::Result<(), RejectReason>>;
+
+    /// Like `append_ref`, for callers that also keep `handle` next to the ref: a
+    /// storage may fill it on the first call and use it later to skip the lookup
+    /// by ref. `None` (leave `handle` empty) is always valid. The default ignores
+    /// the handle and calls `append_ref`.
+    fn append_handle(
+        &mut self,
+        r: SeriesRef,
+        handle: &mut Option<SeriesHandle>,
+        t: i64,
+        v: f64,
+    ) -> Option<std::result::Result<(), RejectReason>> {
+        let _ = handle;
+        self.append_ref(r, t, v)
+    }
 
     fn append_exemplar(
         &mut self,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use sightline_model::{Exemplar, Labels, MetricMetadata};
 use sightline_scrape::ScrapeManager;
 use sightline_scrape::parser::{self, Entry, Format};
-use sightline_tsdb::{Appendable, Appender, CommitStats, RejectReason, SeriesRef};
+use sightline_tsdb::{Appendable, Appender, CommitStats, RejectReason, SeriesHandle, SeriesRef};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn flag(args: &[String], name: &str, default: &str) -> String {
@@ -201,6 +201,19 @@ impl Appender for CountingAppender<'_> {
     }
     fn append_ref(&mut self, r: SeriesRef, t: i64, v: f64) -> Option<Result<(), RejectReason>> {
         let res = self.inner.append_ref(r, t, v);
+        if res.is_some() {
+            self.n += 1;
+        }
+        res
+    }
+    fn append_handle(
+        &mut self,
+        r: SeriesRef,
+        handle: &mut Option<SeriesHandle>,
+        t: i64,
+        v: f64,
+    ) -> Option<Result<(), RejectReason>> {
+        let res = self.inner.append_handle(r, handle, t, v);
         if res.is_some() {
             self.n += 1;
         }
