@@ -68,13 +68,14 @@ pub fn red_requests(
 }
 
 /// `series` synthetic RED-shaped series, `rounds` samples each (15s apart,
-/// time-major), in bodies of `per_request` samples.
+/// time-major), in bodies of `per_request` samples, sharded like `red_requests`.
 pub fn synthetic_requests(
     series: usize,
     rounds: usize,
     per_request: usize,
     t0: i64,
-) -> (Vec<Vec<u8>>, u64) {
+    shards: usize,
+) -> (Vec<Vec<Vec<u8>>>, u64) {
     let labels: Vec<Labels> = (0..series)
         .map(|i| {
             Labels::from_pairs([
@@ -95,13 +96,16 @@ pub fn synthetic_requests(
             ])
         })
         .collect();
-    let mut bodies = Vec::new();
-    let mut batch = Vec::with_capacity(per_request);
+    let shards = shards.max(1);
+    let mut bodies: Vec<Vec<Vec<u8>>> = vec![Vec::new(); shards];
+    let mut batches: Vec<Vec<(Labels, Vec<Sample>)>> =
+        vec![Vec::with_capacity(per_request); shards];
     let mut total = 0u64;
     for r in 0..rounds {
         let t = t0 + r as i64 * 15_000;
         for (i, l) in labels.iter().enumerate() {
-            batch.push((
+            let k = i % shards;
+            batches[k].push((
                 l.clone(),
                 vec![Sample {
                     t,
@@ -109,14 +113,16 @@ pub fn synthetic_requests(
                 }],
             ));
             total += 1;
-            if batch.len() >= per_request {
-                bodies.push(sightline_remote::encode_write_request_v1(&batch));
-                batch.clear();
+            if batches[k].len() >= per_request {
+                bodies[k].push(sightline_remote::encode_write_request_v1(&batches[k]));
+                batches[k].clear();
             }
         }
     }
-    if !batch.is_empty() {
-        bodies.push(sightline_remote::encode_write_request_v1(&batch));
+    for (k, b) in batches.iter().enumerate() {
+        if !b.is_empty() {
+            bodies[k].push(sightline_remote::encode_write_request_v1(b));
+        }
     }
     (bodies, total)
 }

@@ -2,8 +2,6 @@
 //! or synthetic series), then sends them over N keep-alive connections and
 //! reports samples/s and the server's CPU seconds per million samples.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
@@ -39,33 +37,30 @@ struct Args {
 fn main() {
     let a = Args::parse();
     let prep = Instant::now();
-    let (bodies, total) = if a.series > 0 {
-        dataset::synthetic_requests(a.series, a.rounds, a.per_request, a.t0)
+    // One shard per connection: a series always travels on the same connection,
+    // in timestamp order, as with Prometheus's remote-write queue shards.
+    let (shards, total) = if a.series > 0 {
+        dataset::synthetic_requests(a.series, a.rounds, a.per_request, a.t0, a.connections)
     } else {
-        dataset::red_requests(&a.files, a.per_request).unwrap_or_else(|e| panic!("{e}"))
+        dataset::red_requests(&a.files, a.per_request, a.connections)
+            .unwrap_or_else(|e| panic!("{e}"))
     };
-    let bytes: usize = bodies.iter().map(|b| b.len()).sum();
+    let requests: usize = shards.iter().map(|s| s.len()).sum();
+    let bytes: usize = shards.iter().flatten().map(|b| b.len()).sum();
     eprintln!(
-        "prepared {} requests, {total} samples, {:.1} MiB in {:.1?}",
-        bodies.len(),
+        "prepared {requests} requests, {total} samples, {:.1} MiB in {:.1?}",
         bytes as f64 / 1048576.0,
         prep.elapsed()
     );
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(AtomicUsize::new(0));
     let cpu0 = a.pid.and_then(procstat::cpu_seconds);
     let start = Instant::now();
     let mut threads = Vec::new();
-    for _ in 0..a.connections {
-        let bodies = bodies.clone();
-        let next = next.clone();
+    for shard in shards {
         let addr = a.addr.clone();
         threads.push(std::thread::spawn(move || {
             let mut c = Conn::connect(&addr).expect("connect");
             let mut errors = 0u64;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(b) = bodies.get(i) else { break };
+            for b in &shard {
                 match c.remote_write(b) {
                     Ok((204, _)) => {}
                     Ok((code, body)) => {
