@@ -5,13 +5,16 @@ use sightline_model::{Labels, Sample};
 use sightline_scrape::parser::{self, Entry, Format, ParseOptions};
 
 /// Reads OpenMetrics files (the RED dataset) and cuts them into remote-write
-/// bodies of about `per_request` samples each, in timestamp order as a
-/// Prometheus sender ships them (the generator writes its pod shards one after
-/// the other, so file order is not time order).
+/// bodies of about `per_request` samples each, one list of bodies per sender
+/// shard. Like Prometheus's queue manager, a series always goes through the
+/// same shard (series id modulo `shards`) and each shard ships its samples in
+/// timestamp order (the generator writes its pod shards one after the other,
+/// so file order is not time order).
 pub fn red_requests(
     files: &[impl AsRef<Path>],
     per_request: usize,
-) -> Result<(Vec<Vec<u8>>, u64), String> {
+    shards: usize,
+) -> Result<(Vec<Vec<Vec<u8>>>, u64), String> {
     let mut labels: Vec<Labels> = Vec::new();
     let mut index: HashMap<u128, u32> = HashMap::new();
     let mut samples: Vec<(i64, u32, f64)> = Vec::new();
@@ -54,14 +57,24 @@ pub fn red_requests(
     // Stable: samples of one timestamp keep their file order.
     samples.sort_by_key(|s| s.0);
     let total = samples.len() as u64;
-    let bodies = samples
-        .chunks(per_request)
-        .map(|c| {
-            let batch: Vec<(Labels, Vec<Sample>)> = c
-                .iter()
-                .map(|&(t, id, v)| (labels[id as usize].clone(), vec![Sample { t, v }]))
-                .collect();
-            sightline_remote::encode_write_request_v1(&batch)
+    let shards = shards.max(1);
+    let mut per_shard: Vec<Vec<(i64, u32, f64)>> = vec![Vec::new(); shards];
+    for s in samples {
+        per_shard[s.1 as usize % shards].push(s);
+    }
+    let bodies = per_shard
+        .iter()
+        .map(|shard| {
+            shard
+                .chunks(per_request)
+                .map(|c| {
+                    let batch: Vec<(Labels, Vec<Sample>)> = c
+                        .iter()
+                        .map(|&(t, id, v)| (labels[id as usize].clone(), vec![Sample { t, v }]))
+                        .collect();
+                    sightline_remote::encode_write_request_v1(&batch)
+                })
+                .collect()
         })
         .collect();
     Ok((bodies, total))
