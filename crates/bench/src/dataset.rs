@@ -4,6 +4,9 @@ use std::path::Path;
 use sightline_model::{Labels, Sample};
 use sightline_scrape::parser::{self, Entry, Format, ParseOptions};
 
+/// Encoded remote-write bodies, one list per sender shard (connection).
+pub type ShardedBodies = Vec<Vec<Vec<u8>>>;
+
 /// Reads OpenMetrics files (the RED dataset) and cuts them into remote-write
 /// bodies of about `per_request` samples each, one list of bodies per sender
 /// shard. Like Prometheus's queue manager, a series always goes through the
@@ -14,7 +17,7 @@ pub fn red_requests(
     files: &[impl AsRef<Path>],
     per_request: usize,
     shards: usize,
-) -> Result<(Vec<Vec<Vec<u8>>>, u64), String> {
+) -> Result<(ShardedBodies, u64), String> {
     let mut labels: Vec<Labels> = Vec::new();
     let mut index: HashMap<u128, u32> = HashMap::new();
     let mut samples: Vec<(i64, u32, f64)> = Vec::new();
@@ -88,7 +91,7 @@ pub fn synthetic_requests(
     per_request: usize,
     t0: i64,
     shards: usize,
-) -> (Vec<Vec<Vec<u8>>>, u64) {
+) -> (ShardedBodies, u64) {
     let labels: Vec<Labels> = (0..series)
         .map(|i| {
             Labels::from_pairs([
