@@ -20,6 +20,9 @@ bin=$CARGO_TARGET_DIR/$profile/sightline
 results=${RESULTS:-/tmp/sightline-bench/alertmanager}
 harness=../shared/bench/alertmanager
 mkdir -p "$results"
+# Fresh state: alerts and the notification log left by an earlier run would
+# resolve or deduplicate this run's notifications.
+rm -rf "${results:?}/$label/data"
 python3 "$harness/bench.py" --label "$label" --results "$results" --port 19193 --sink-port 19199 \
   --start-cmd "$bin run --alertmanager.config.file={config} --storage.path={data} --web.listen-address={listen} --web.external-url=http://{listen} --otlp.grpc.listen-address=127.0.0.1:0 --otlp.http.listen-address=127.0.0.1:0"
 baseline=$harness/results/baseline-am0.25-debian

@@ -110,7 +110,9 @@ impl PostableAlert {
             annotations: Arc::new(annotations),
             starts_at,
             ends_at,
-            generator_url: self.generator_url.unwrap_or_default().into(),
+            generator_url: crate::labels::intern::arc_str(
+                self.generator_url.as_deref().unwrap_or(""),
+            ),
             updated_at: now,
             timeout,
         }

@@ -11,7 +11,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::alert::{Alert, PostableAlert};
@@ -148,54 +148,116 @@ fn alert_status(am: &Alertmanager, rt: &crate::core::Runtime, a: &Alert, now: Ts
     }
 }
 
-/// `gettableAlert`, serialised straight from the stored alert (no JSON tree:
-/// listing 20k alerts must stay cheap).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GettableAlert {
-    annotations: std::sync::Arc<crate::labels::LabelSet>,
-    ends_at: Ts,
-    fingerprint: String,
-    receivers: Vec<Name>,
-    starts_at: Ts,
-    status: ApiStatus,
-    updated_at: Ts,
-    #[serde(rename = "generatorURL")]
-    generator_url: std::sync::Arc<str>,
-    labels: std::sync::Arc<crate::labels::LabelSet>,
-}
+/// JSON written straight into one response buffer, byte for byte what
+/// serde_json prints for the API's `gettableAlert` (field order included):
+/// listings hold tens of thousands of alerts, so no per-alert value tree or
+/// intermediate structs.
+mod out {
+    use std::io::Write;
 
-#[derive(Serialize)]
-struct Name {
-    name: String,
-}
+    use crate::alert::Alert;
+    use crate::labels::LabelSet;
+    use crate::time::Ts;
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ApiStatus {
-    state: &'static str,
-    silenced_by: Vec<String>,
-    inhibited_by: Vec<String>,
-    muted_by: [String; 0],
-}
+    use super::Status;
 
-fn alert_json(a: &Alert, st: &Status, receivers: &[String]) -> GettableAlert {
-    GettableAlert {
-        annotations: a.annotations.clone(),
-        ends_at: a.ends_at,
-        fingerprint: fp_string(a.fingerprint()),
-        receivers: receivers.iter().map(|r| Name { name: r.clone() }).collect(),
-        starts_at: a.starts_at,
-        status: ApiStatus {
-            state: st.state(),
-            silenced_by: st.silenced_by.clone(),
-            inhibited_by: st.inhibited_by.clone(),
-            muted_by: [],
-        },
-        updated_at: a.updated_at,
-        generator_url: a.generator_url.clone(),
-        labels: a.labels.clone(),
+    pub fn str(buf: &mut Vec<u8>, s: &str) {
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            buf.push(b'"');
+            buf.extend_from_slice(s.as_bytes());
+            buf.push(b'"');
+        } else {
+            serde_json::to_writer(&mut *buf, s).expect("writing to a Vec");
+        }
     }
+
+    pub fn labels(buf: &mut Vec<u8>, ls: &LabelSet) {
+        buf.push(b'{');
+        for (i, (k, v)) in ls.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            str(buf, k);
+            buf.push(b':');
+            str(buf, v);
+        }
+        buf.push(b'}');
+    }
+
+    fn ts(buf: &mut Vec<u8>, t: Ts) {
+        write!(buf, "\"{t}\"").expect("writing to a Vec");
+    }
+
+    fn strs(buf: &mut Vec<u8>, v: &[String]) {
+        buf.push(b'[');
+        for (i, s) in v.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            str(buf, s);
+        }
+        buf.push(b']');
+    }
+
+    pub fn alert(buf: &mut Vec<u8>, a: &Alert, fp: u64, st: &Status, receivers: &[&str]) {
+        buf.extend_from_slice(b"{\"annotations\":");
+        labels(buf, &a.annotations);
+        buf.extend_from_slice(b",\"endsAt\":");
+        ts(buf, a.ends_at);
+        write!(buf, ",\"fingerprint\":\"{fp:016x}\",\"receivers\":[").expect("writing to a Vec");
+        for (i, r) in receivers.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            buf.extend_from_slice(b"{\"name\":");
+            str(buf, r);
+            buf.push(b'}');
+        }
+        buf.extend_from_slice(b"],\"startsAt\":");
+        ts(buf, a.starts_at);
+        buf.extend_from_slice(b",\"status\":{\"state\":\"");
+        buf.extend_from_slice(st.state().as_bytes());
+        buf.extend_from_slice(b"\",\"silencedBy\":");
+        strs(buf, &st.silenced_by);
+        buf.extend_from_slice(b",\"inhibitedBy\":");
+        strs(buf, &st.inhibited_by);
+        buf.extend_from_slice(b",\"mutedBy\":[]},\"updatedAt\":");
+        ts(buf, a.updated_at);
+        buf.extend_from_slice(b",\"generatorURL\":");
+        str(buf, &a.generator_url);
+        buf.extend_from_slice(b",\"labels\":");
+        labels(buf, &a.labels);
+        buf.push(b'}');
+    }
+}
+
+/// Bytes per body chunk of the alert listings.
+const CHUNK: usize = 64 << 10;
+
+/// A response body produced ~64 KiB at a time by `next` (`None`: done).
+/// Listings of tens of thousands of alerts are ~10 MiB of JSON; building
+/// them in one buffer left that much allocator memory behind.
+struct Chunks<F>(F);
+
+impl<F: FnMut() -> Option<Vec<u8>> + Unpin> futures_core::Stream for Chunks<F> {
+    type Item = Result<Vec<u8>, std::convert::Infallible>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::task::Poll::Ready((self.0)().map(Ok))
+    }
+}
+
+fn chunked_json(next: impl FnMut() -> Option<Vec<u8>> + Send + Unpin + 'static) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        axum::body::Body::from_stream(Chunks(next)),
+    )
+        .into_response()
 }
 
 struct AlertFilter {
@@ -249,31 +311,59 @@ async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
     };
     let now = am.now();
     let rt = am.runtime();
-    let mut out: Vec<(String, GettableAlert)> = Vec::new();
-    for a in am.shared.alerts.list() {
-        if a.resolved_at(now) || !f.matchers.iter().all(|m| m.matches_labels(&a.labels)) {
-            continue;
+    // Fingerprint order: the same as ordering their 16-digit hex strings.
+    let mut alerts: Vec<(u64, Alert)> = am
+        .shared
+        .alerts
+        .list()
+        .into_iter()
+        .filter(|a| !a.resolved_at(now))
+        .map(|a| (a.fingerprint(), a))
+        .collect();
+    alerts.sort_unstable_by_key(|(fp, _)| *fp);
+    let (mut i, mut started, mut first, mut done) = (0, false, true, false);
+    chunked_json(move || {
+        if done {
+            return None;
         }
-        let receivers: Vec<String> = rt
-            .route
-            .match_labels(&a.labels)
-            .iter()
-            .map(|r| r.opts.receiver.clone())
-            .collect();
-        if let Some(re) = &f.receiver
-            && !receivers.iter().any(|r| re.is_match(r))
-        {
-            continue;
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
+        if !started {
+            buf.push(b'[');
+            started = true;
         }
-        let st = alert_status(&am, &rt, &a, now);
-        if !f.keep_status(&st) {
-            continue;
+        while i < alerts.len() && buf.len() < CHUNK {
+            let (fp, a) = &alerts[i];
+            i += 1;
+            if !f.matchers.iter().all(|m| m.matches_labels(&a.labels)) {
+                continue;
+            }
+            let receivers: Vec<&str> = rt
+                .route
+                .match_labels(&a.labels)
+                .iter()
+                .map(|r| r.opts.receiver.as_str())
+                .collect();
+            if let Some(re) = &f.receiver
+                && !receivers.iter().any(|r| re.is_match(r))
+            {
+                continue;
+            }
+            let st = alert_status(&am, &rt, a, now);
+            if !f.keep_status(&st) {
+                continue;
+            }
+            if !first {
+                buf.push(b',');
+            }
+            first = false;
+            out::alert(&mut buf, a, *fp, &st, &receivers);
         }
-        let ga = alert_json(&a, &st, &receivers);
-        out.push((ga.fingerprint.clone(), ga));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    axum::Json(out.into_iter().map(|(_, v)| v).collect::<Vec<_>>()).into_response()
+        if i == alerts.len() {
+            buf.push(b']');
+            done = true;
+        }
+        Some(buf)
+    })
 }
 
 async fn post_alerts(State(am): State<Alertmanager>, body: axum::body::Bytes) -> Response {
@@ -315,46 +405,64 @@ async fn get_groups(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
         },
     );
     let statuses = statuses.into_inner();
-    #[derive(Serialize)]
-    struct Group<'a> {
-        labels: &'a crate::labels::LabelSet,
-        receiver: Name,
-        alerts: Vec<GettableAlert>,
-    }
-    let out: Vec<Group> = groups
-        .iter()
-        .map(|g| {
-            let alerts: Vec<GettableAlert> = g
-                .alerts
-                .iter()
-                .map(|a| {
-                    let receivers: Vec<String> = rt
-                        .route
-                        .match_labels(&a.labels)
-                        .iter()
-                        .map(|r| r.opts.receiver.clone())
-                        .collect();
-                    let empty = Status {
-                        silenced_by: vec![],
-                        inhibited_by: vec![],
-                    };
-                    alert_json(
-                        a,
-                        statuses.get(&a.fingerprint()).unwrap_or(&empty),
-                        &receivers,
-                    )
-                })
-                .collect();
-            Group {
-                labels: &g.labels,
-                receiver: Name {
-                    name: g.receiver.clone(),
-                },
-                alerts,
+    let empty = Status {
+        silenced_by: vec![],
+        inhibited_by: vec![],
+    };
+    let (mut gi, mut ai, mut started, mut done) = (0, 0, false, false);
+    chunked_json(move || {
+        if done {
+            return None;
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 4096);
+        if !started {
+            buf.push(b'[');
+            started = true;
+        }
+        while buf.len() < CHUNK {
+            let Some(g) = groups.get(gi) else {
+                buf.push(b']');
+                done = true;
+                break;
+            };
+            if ai == 0 {
+                if gi > 0 {
+                    buf.push(b',');
+                }
+                buf.extend_from_slice(b"{\"labels\":");
+                out::labels(&mut buf, &g.labels);
+                buf.extend_from_slice(b",\"receiver\":{\"name\":");
+                out::str(&mut buf, &g.receiver);
+                buf.extend_from_slice(b"},\"alerts\":[");
             }
-        })
-        .collect();
-    axum::Json(out).into_response()
+            if let Some(a) = g.alerts.get(ai) {
+                if ai > 0 {
+                    buf.push(b',');
+                }
+                let receivers: Vec<&str> = rt
+                    .route
+                    .match_labels(&a.labels)
+                    .iter()
+                    .map(|r| r.opts.receiver.as_str())
+                    .collect();
+                let fp = a.fingerprint();
+                out::alert(
+                    &mut buf,
+                    a,
+                    fp,
+                    statuses.get(&fp).unwrap_or(&empty),
+                    &receivers,
+                );
+                ai += 1;
+            }
+            if ai >= g.alerts.len() {
+                buf.extend_from_slice(b"]}");
+                gi += 1;
+                ai = 0;
+            }
+        }
+        Some(buf)
+    })
 }
 
 fn silence_json(s: &Silence, now: Ts) -> Value {
@@ -496,4 +604,40 @@ async fn history(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> Res
         limit: q.one("limit").and_then(|l| l.parse().ok()).unwrap_or(1000),
     };
     axum::Json(am.shared.history.query(&f)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::ls;
+
+    #[test]
+    fn alert_json_matches_serde_output() {
+        let a = Alert {
+            labels: ls([("alertname", "A\"b"), ("job", "x\ny")]).into(),
+            annotations: ls([("summary", "tab\there \\ é\u{1}")]).into(),
+            starts_at: Ts::from_secs(1),
+            ends_at: Ts::from_nanos(2_500_000_000),
+            generator_url: "http://g/?a=\"1\"".into(),
+            updated_at: Ts::from_secs(3),
+            timeout: false,
+        };
+        let st = Status {
+            silenced_by: vec!["s1".into(), "s\"2".into()],
+            inhibited_by: vec![],
+        };
+        let mut buf = Vec::new();
+        out::alert(&mut buf, &a, 0xab, &st, &["r1", "r\\2"]);
+        let want = format!(
+            "{{\"annotations\":{},\"endsAt\":{},\"fingerprint\":\"00000000000000ab\",\"receivers\":[{{\"name\":\"r1\"}},{{\"name\":\"r\\\\2\"}}],\"startsAt\":{},\"status\":{{\"state\":\"suppressed\",\"silencedBy\":{},\"inhibitedBy\":[],\"mutedBy\":[]}},\"updatedAt\":{},\"generatorURL\":{},\"labels\":{}}}",
+            serde_json::to_string(&*a.annotations).unwrap(),
+            serde_json::to_string(&a.ends_at).unwrap(),
+            serde_json::to_string(&a.starts_at).unwrap(),
+            serde_json::to_string(&st.silenced_by).unwrap(),
+            serde_json::to_string(&a.updated_at).unwrap(),
+            serde_json::to_string(&a.generator_url).unwrap(),
+            serde_json::to_string(&*a.labels).unwrap(),
+        );
+        assert_eq!(String::from_utf8(buf).unwrap(), want);
+    }
 }

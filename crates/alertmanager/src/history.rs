@@ -2,6 +2,7 @@
 //! attempt outcome, appended to `history.jsonl` in the data directory and
 //! kept (most recent first) in memory for `GET /api/v2/history`.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,9 +21,9 @@ const KEEP: usize = 100_000;
 pub struct Event {
     pub time: Ts,
     /// `alert` (a state transition) or `notification`.
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     /// Alert: `firing`, `resolved`, `suppressed`. Notification: `sent`, `failed`, `skipped`.
-    pub state: String,
+    pub state: Cow<'static, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,8 +51,8 @@ impl Event {
     pub fn new(time: Ts, kind: &str, state: &str) -> Event {
         Event {
             time,
-            kind: kind.into(),
-            state: state.into(),
+            kind: word(kind),
+            state: word(state),
             fingerprint: None,
             labels: None,
             receiver: None,
@@ -65,14 +66,94 @@ impl Event {
     }
 }
 
+/// The fixed vocabulary of `kind` and `state` (no allocation per event).
+fn word(s: &str) -> Cow<'static, str> {
+    const WORDS: [&str; 8] = [
+        "alert",
+        "notification",
+        "firing",
+        "resolved",
+        "suppressed",
+        "sent",
+        "failed",
+        "skipped",
+    ];
+    match WORDS.iter().find(|w| **w == s) {
+        Some(w) => Cow::Borrowed(w),
+        None => Cow::Owned(s.to_string()),
+    }
+}
+
 pub struct History {
     inner: Mutex<Inner>,
 }
 
+/// An event as kept in memory: alert transitions (most events) compactly,
+/// anything else boxed.
+enum Stored {
+    Alert {
+        time: Ts,
+        state: Cow<'static, str>,
+        fp: u64,
+        labels: Option<std::sync::Arc<LabelSet>>,
+        detail: Option<Box<str>>,
+    },
+    Other(Box<Event>),
+}
+
+impl Stored {
+    fn new(e: Event) -> Stored {
+        let fp = e
+            .fingerprint
+            .as_deref()
+            .and_then(|f| u64::from_str_radix(f, 16).ok())
+            .filter(|fp| e.fingerprint.as_deref() == Some(&crate::labels::fp_string(*fp)));
+        match fp {
+            Some(fp)
+                if e.kind == "alert"
+                    && e.receiver.is_none()
+                    && e.integration.is_none()
+                    && e.group_key.is_none()
+                    && e.alerts.is_empty()
+                    && e.status.is_none()
+                    && e.attempts.is_none() =>
+            {
+                Stored::Alert {
+                    time: e.time,
+                    state: e.state,
+                    fp,
+                    labels: e.labels,
+                    detail: e.detail.map(String::into_boxed_str),
+                }
+            }
+            _ => Stored::Other(Box::new(e)),
+        }
+    }
+
+    fn event(&self) -> Event {
+        match self {
+            Stored::Alert {
+                time,
+                state,
+                fp,
+                labels,
+                detail,
+            } => {
+                let mut e = Event::new(*time, "alert", state);
+                e.fingerprint = Some(crate::labels::fp_string(*fp));
+                e.labels = labels.clone();
+                e.detail = detail.as_deref().map(str::to_string);
+                e
+            }
+            Stored::Other(e) => (**e).clone(),
+        }
+    }
+}
+
 struct Inner {
-    events: VecDeque<Event>,
+    events: VecDeque<Stored>,
     /// Last recorded state per alert, so only transitions are recorded.
-    last: HashMap<u64, String>,
+    last: HashMap<u64, Cow<'static, str>>,
     file: Option<(PathBuf, std::fs::File, u64)>,
 }
 
@@ -114,7 +195,7 @@ impl History {
                         .as_deref()
                         .and_then(|f| u64::from_str_radix(f, 16).ok())
                 {
-                    last.insert(fp, e.state.clone());
+                    last.insert(fp, word(&e.state));
                 }
             }
             match std::fs::OpenOptions::new()
@@ -131,6 +212,7 @@ impl History {
                 }
             }
         }
+        let events = events.into_iter().map(Stored::new).collect();
         History {
             inner: Mutex::new(Inner { events, last, file }),
         }
@@ -147,7 +229,7 @@ impl History {
             }
             *size += line.len() as u64;
         }
-        g.events.push_back(e);
+        g.events.push_back(Stored::new(e));
         if g.events.len() > KEEP {
             g.events.pop_front();
         }
@@ -162,7 +244,7 @@ impl History {
                 let tmp = path.with_extension("jsonl.tmp");
                 let mut buf = Vec::new();
                 for e in events.iter() {
-                    if let Ok(l) = serde_json::to_vec(e) {
+                    if let Ok(l) = serde_json::to_vec(&e.event()) {
                         buf.extend_from_slice(&l);
                         buf.push(b'\n');
                     }
@@ -189,10 +271,10 @@ impl History {
     ) {
         {
             let mut g = self.inner.lock();
-            if g.last.get(&fp).map(String::as_str) == Some(state) {
+            if g.last.get(&fp).map(|s| &**s) == Some(state) {
                 return;
             }
-            g.last.insert(fp, state.to_string());
+            g.last.insert(fp, word(state));
         }
         let mut e = Event::new(now, "alert", state);
         e.fingerprint = Some(crate::labels::fp_string(fp));
@@ -203,7 +285,7 @@ impl History {
 
     /// The last recorded state of an alert.
     pub fn last_state(&self, fp: u64) -> Option<String> {
-        self.inner.lock().last.get(&fp).cloned()
+        self.inner.lock().last.get(&fp).map(|s| s.to_string())
     }
 
     /// Stops tracking an alert (deleted from the store).
@@ -218,6 +300,7 @@ impl History {
         g.events
             .iter()
             .rev()
+            .map(Stored::event)
             .filter(|e| f.kind.as_ref().is_none_or(|k| &e.kind == k))
             .filter(|e| f.since.is_none_or(|t| e.time >= t) && f.until.is_none_or(|t| e.time <= t))
             .filter(|e| {
@@ -237,7 +320,6 @@ impl History {
                         .is_some_and(|l| f.matchers.iter().all(|m| m.matches_labels(l)))
             })
             .take(limit)
-            .cloned()
             .collect()
     }
 }
@@ -264,7 +346,7 @@ mod tests {
         let h = History::open(Some(dir.path().to_path_buf()));
         let all = h.query(&Filter::default());
         assert_eq!(
-            all.iter().map(|e| e.state.as_str()).collect::<Vec<_>>(),
+            all.iter().map(|e| &*e.state).collect::<Vec<_>>(),
             ["sent", "resolved", "firing"]
         );
         assert_eq!(

@@ -46,7 +46,7 @@ impl Rule {
     fn equal_key(&self, labels: &LabelSet) -> Vec<String> {
         self.equal
             .iter()
-            .map(|n| labels.get(n).cloned().unwrap_or_default())
+            .map(|n| labels.get(n).unwrap_or_default().to_string())
             .collect()
     }
 }

@@ -4,6 +4,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -13,9 +14,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 ///
 /// A sorted vector rather than a `BTreeMap`: alerts carry a handful of
 /// labels, and a B-tree node costs ~550 bytes however few entries it holds,
-/// which dominated memory with tens of thousands of alerts.
+/// which dominated memory with tens of thousands of alerts. Names and values
+/// are interned ([`intern`]): tens of thousands of alerts share a few
+/// distinct names and mostly repeated values, so a pair costs two pointers.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct LabelSet(Vec<(String, String)>);
+pub struct LabelSet(Vec<(Sym, Sym)>);
+
+/// An interned string (see [`intern`]).
+pub type Sym = Arc<str>;
 
 impl LabelSet {
     pub fn new() -> LabelSet {
@@ -23,11 +29,11 @@ impl LabelSet {
     }
 
     fn find(&self, k: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(n, _)| n.as_str().cmp(k))
+        self.0.binary_search_by(|(n, _)| (**n).cmp(k))
     }
 
-    pub fn get(&self, k: &str) -> Option<&String> {
-        self.find(k).ok().map(|i| &self.0[i].1)
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.find(k).ok().map(|i| &*self.0[i].1)
     }
 
     pub fn contains_key(&self, k: &str) -> bool {
@@ -36,29 +42,30 @@ impl LabelSet {
 
     /// Sets `k`, returning the previous value.
     pub fn insert(&mut self, k: String, v: String) -> Option<String> {
+        let v = intern::sym_owned(v);
         match self.find(&k) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, v)),
+            Ok(i) => Some(unsym(std::mem::replace(&mut self.0[i].1, v))),
             Err(i) => {
-                self.0.insert(i, (k, v));
+                self.0.insert(i, (intern::sym_owned(k), v));
                 None
             }
         }
     }
 
     pub fn remove(&mut self, k: &str) -> Option<String> {
-        self.find(k).ok().map(|i| self.0.remove(i).1)
+        self.find(k).ok().map(|i| unsym(self.0.remove(i).1))
     }
 
-    pub fn retain(&mut self, mut f: impl FnMut(&String, &mut String) -> bool) {
-        self.0.retain_mut(|(k, v)| f(k, v));
+    pub fn retain(&mut self, mut f: impl FnMut(&str, &str) -> bool) {
+        self.0.retain(|(k, v)| f(k, v));
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.0.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.0.iter().map(|(k, _)| k)
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| &**k)
     }
 
     pub fn len(&self) -> usize {
@@ -67,6 +74,118 @@ impl LabelSet {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The pairs whose name passes `keep` (sharing their strings).
+    pub fn filtered(&self, mut keep: impl FnMut(&str) -> bool) -> LabelSet {
+        LabelSet(self.0.iter().filter(|(k, _)| keep(k)).cloned().collect())
+    }
+
+    /// Builds from interned pairs; later duplicates win, as in a map.
+    fn from_syms(mut v: Vec<(Sym, Sym)>) -> LabelSet {
+        // Stable sort keeps insertion order among equal names; keep the last.
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Sym, Sym)> = Vec::with_capacity(v.len());
+        for (k, val) in v {
+            match out.last_mut() {
+                Some(last) if last.0 == k => last.1 = val,
+                _ => out.push((k, val)),
+            }
+        }
+        out.shrink_to_fit();
+        LabelSet(out)
+    }
+}
+
+fn unsym(s: Sym) -> String {
+    s.to_string()
+}
+
+/// Process-wide string interning for label names and values (and other
+/// strings repeated across alerts). Entries nobody else references are
+/// swept when a shard has doubled since its last sweep.
+pub mod intern {
+    use std::borrow::Borrow;
+    use std::collections::HashSet;
+    use std::hash::{Hash, Hasher};
+    use std::sync::{Arc, LazyLock};
+
+    use parking_lot::Mutex;
+
+    struct Key<T: ?Sized>(Arc<T>);
+
+    impl<T: ?Sized + Borrow<str>> Borrow<str> for Key<T> {
+        fn borrow(&self) -> &str {
+            (*self.0).borrow()
+        }
+    }
+    impl<T: ?Sized + Borrow<str>> Hash for Key<T> {
+        fn hash<H: Hasher>(&self, h: &mut H) {
+            Borrow::<str>::borrow(&*self.0).hash(h)
+        }
+    }
+    impl<T: ?Sized + Borrow<str>> PartialEq for Key<T> {
+        fn eq(&self, o: &Self) -> bool {
+            Borrow::<str>::borrow(&*self.0) == Borrow::<str>::borrow(&*o.0)
+        }
+    }
+    impl<T: ?Sized + Borrow<str>> Eq for Key<T> {}
+
+    struct Shard<T: ?Sized> {
+        set: HashSet<Key<T>>,
+        sweep_at: usize,
+    }
+
+    const SHARDS: usize = 16;
+
+    struct Table<T: ?Sized>(Vec<Mutex<Shard<T>>>);
+
+    impl<T: ?Sized + Borrow<str>> Table<T> {
+        fn new() -> Self {
+            Table(
+                (0..SHARDS)
+                    .map(|_| {
+                        Mutex::new(Shard {
+                            set: HashSet::new(),
+                            sweep_at: 1024,
+                        })
+                    })
+                    .collect(),
+            )
+        }
+
+        fn get<S: AsRef<str>>(&self, s: S, make: impl FnOnce(S) -> Arc<T>) -> Arc<T> {
+            let b = s.as_ref().as_bytes();
+            let h = b.len()
+                ^ b.last().map_or(0, |&c| c as usize * 7)
+                ^ b.get(b.len() / 2).map_or(0, |&c| c as usize * 31);
+            let mut sh = self.0[h % SHARDS].lock();
+            if let Some(k) = sh.set.get(s.as_ref()) {
+                return k.0.clone();
+            }
+            if sh.set.len() >= sh.sweep_at {
+                sh.set.retain(|k| Arc::strong_count(&k.0) > 1);
+                sh.sweep_at = (sh.set.len() * 2).max(1024);
+            }
+            let a = make(s);
+            sh.set.insert(Key(a.clone()));
+            a
+        }
+    }
+
+    static STRS: LazyLock<Table<str>> = LazyLock::new(Table::new);
+
+    pub fn sym(s: &str) -> Arc<str> {
+        STRS.get(s, Arc::from)
+    }
+
+    pub fn sym_owned(s: String) -> Arc<str> {
+        STRS.get(s, Arc::from)
+    }
+
+    /// An interned `Arc<str>` (generator URLs).
+    pub fn arc_str(s: &str) -> Arc<str> {
+        STRS.get(s, Arc::from)
     }
 }
 
@@ -79,24 +198,17 @@ impl fmt::Debug for LabelSet {
 impl FromIterator<(String, String)> for LabelSet {
     /// Later duplicates win, as in a map.
     fn from_iter<I: IntoIterator<Item = (String, String)>>(it: I) -> LabelSet {
-        let mut v: Vec<(String, String)> = it.into_iter().collect();
-        // Stable sort keeps insertion order among equal names; keep the last.
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(String, String)> = Vec::with_capacity(v.len());
-        for (k, val) in v {
-            match out.last_mut() {
-                Some(last) if last.0 == k => last.1 = val,
-                _ => out.push((k, val)),
-            }
-        }
-        out.shrink_to_fit();
-        LabelSet(out)
+        LabelSet::from_syms(
+            it.into_iter()
+                .map(|(k, v)| (intern::sym_owned(k), intern::sym_owned(v)))
+                .collect(),
+        )
     }
 }
 
 impl std::ops::Index<&str> for LabelSet {
-    type Output = String;
-    fn index(&self, k: &str) -> &String {
+    type Output = str;
+    fn index(&self, k: &str) -> &str {
         self.get(k).expect("label present")
     }
 }
@@ -124,13 +236,50 @@ impl<'de> Deserialize<'de> for LabelSet {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<LabelSet, A::Error> {
                 let mut v = Vec::with_capacity(m.size_hint().unwrap_or(4));
-                while let Some((k, val)) = m.next_entry::<String, String>()? {
-                    v.push((k, val));
+                while let Some((k, val)) = m.next_entry::<Str<'de>, Str<'de>>()? {
+                    v.push((k.sym(), val.sym()));
                 }
-                Ok(v.into_iter().collect())
+                Ok(LabelSet::from_syms(v))
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// A string borrowed from the input when possible (interned right away).
+enum Str<'a> {
+    Borrowed(&'a str),
+    Owned(String),
+}
+
+impl Str<'_> {
+    fn sym(self) -> Sym {
+        match self {
+            Str::Borrowed(s) => intern::sym(s),
+            Str::Owned(s) => intern::sym_owned(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Str<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str::Borrowed(s))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Str<'de>, E> {
+                Ok(Str::Owned(s.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Str<'de>, E> {
+                Ok(Str::Owned(s))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -216,7 +365,7 @@ pub fn labelset_before(a: &LabelSet, b: &LabelSet) -> bool {
     if a.len() != b.len() {
         return a.len() < b.len();
     }
-    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    let mut names: Vec<&str> = a.keys().chain(b.keys()).collect();
     names.sort();
     for n in names {
         let Some(av) = a.get(n) else { return true };
@@ -307,19 +456,12 @@ mod tests {
     fn label_set_is_a_sorted_map() {
         let l: LabelSet = serde_json::from_str(r#"{"b":"1","a":"2","b":"3"}"#).unwrap();
         assert_eq!(l.keys().collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(
-            l.get("b").map(String::as_str),
-            Some("3"),
-            "later duplicates win"
-        );
+        assert_eq!(l.get("b"), Some("3"), "later duplicates win");
         assert_eq!(serde_json::to_string(&l).unwrap(), r#"{"a":"2","b":"3"}"#);
         let mut m = l.clone();
         assert_eq!(m.insert("0".into(), "x".into()), None);
         assert_eq!(m.remove("a"), Some("2".into()));
-        assert_eq!(
-            m.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
-            ["0", "b"]
-        );
+        assert_eq!(m.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["0", "b"]);
     }
 
     #[test]

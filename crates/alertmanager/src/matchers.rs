@@ -104,7 +104,7 @@ impl Matcher {
     }
 
     pub fn matches_labels(&self, ls: &LabelSet) -> bool {
-        self.matches(ls.get(&self.name).map(String::as_str).unwrap_or(""))
+        self.matches(ls.get(&self.name).unwrap_or(""))
     }
 
     /// Order used for printing: name, then value, then type.

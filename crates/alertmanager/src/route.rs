@@ -77,11 +77,7 @@ impl Route {
     pub fn group_labels(&self, labels: &LabelSet) -> LabelSet {
         match &self.opts.group_by {
             GroupBy::All => labels.clone(),
-            GroupBy::Labels(names) => labels
-                .iter()
-                .filter(|(k, _)| names.contains(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            GroupBy::Labels(names) => labels.filtered(|k| names.iter().any(|n| n == k)),
         }
     }
 

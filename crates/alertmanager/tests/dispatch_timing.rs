@@ -24,7 +24,7 @@ fn setup(yaml: &str) -> (Arc<Dispatcher>, Log, Arc<Clock>, tokio::time::Instant)
         Arc::new(move |g, _now, alerts| {
             let names = alerts
                 .iter()
-                .map(|a: &Alert| a.labels["instance"].clone())
+                .map(|a: &Alert| a.labels["instance"].to_string())
                 .collect();
             log.lock().push((start.elapsed(), g.key.clone(), names));
             Box::pin(async { true })

@@ -43,7 +43,7 @@ pub fn request(c: &OpsGenieConfig, n: &Notification<'_>) -> Result<(String, Valu
     let mut details: BTreeMap<String, String> = data
         .common_labels
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     for (k, v) in &c.details {
         details.insert(k.clone(), r.render(v));
