@@ -152,6 +152,39 @@ impl<'a> Dec<'a> {
             _ => return None,
         })
     }
+    /// Skips one encoded value without allocating.
+    pub fn skip_value(&mut self) -> Option<()> {
+        match self.u8()? {
+            0 | 5 => {
+                self.bytes()?;
+            }
+            1 | 2 => {}
+            3 => {
+                self.uvar()?;
+            }
+            4 => {
+                self.raw(8)?;
+            }
+            6 => {
+                let n = self.uvar()?;
+                for _ in 0..n {
+                    self.skip_value()?;
+                }
+            }
+            7 => self.skip_attrs()?,
+            _ => return None,
+        }
+        Some(())
+    }
+    /// Skips an attribute list written by [`Enc::attrs`] without allocating.
+    pub fn skip_attrs(&mut self) -> Option<()> {
+        let n = self.uvar()?;
+        for _ in 0..n {
+            self.bytes()?;
+            self.skip_value()?;
+        }
+        Some(())
+    }
     pub fn attrs(&mut self) -> Option<Attrs> {
         let n = self.uvar()? as usize;
         let mut v = Vec::with_capacity(n.min(1024));
@@ -245,6 +278,32 @@ pub fn dec_extra(d: &mut Dec, s: &mut Span) -> Option<()> {
             dropped_attrs: d.uvar()? as u32,
             flags: d.uvar()? as u32,
         });
+    }
+    Some(())
+}
+
+/// Skips one span's extras written by [`enc_extra`] without allocating.
+pub fn skip_extra(d: &mut Dec) -> Option<()> {
+    d.bytes()?;
+    d.uvar()?;
+    d.bytes()?;
+    d.uvar()?;
+    d.uvar()?;
+    d.uvar()?;
+    let n = d.uvar()?;
+    for _ in 0..n {
+        d.uvar()?;
+        d.bytes()?;
+        d.skip_attrs()?;
+        d.uvar()?;
+    }
+    let n = d.uvar()?;
+    for _ in 0..n {
+        d.raw(24)?;
+        d.bytes()?;
+        d.skip_attrs()?;
+        d.uvar()?;
+        d.uvar()?;
     }
     Some(())
 }

@@ -1,5 +1,6 @@
-//! [`TraceDb`]: the embedded trace store. Writes go WAL → head; a maintenance
-//! thread cuts the head into a segment when it is large or old, merges small
+//! [`TraceDb`]: the embedded trace store. Writes go WAL → head; the head is cut
+//! when it reaches `head_max_spans` (on the write path) or `head_max_age`; a
+//! maintenance thread writes cut heads as segments, a second one merges small
 //! segments (compaction) and applies retention by time and size.
 //!
 //! Directory: `wal/<gen>.wal` and `segments/<seq>.seg`.
@@ -50,7 +51,8 @@ impl Default for TraceOptions {
             // Compaction decodes its inputs in memory: bound it to ~1M spans.
             compact_target_spans: 1_000_000,
             fsync_interval: Duration::from_secs(1),
-            max_pending_heads: 3,
+            // 8 × head_max_spans: room for a burst while a segment is written on a busy machine.
+            max_pending_heads: 8,
         }
     }
 }
@@ -67,8 +69,10 @@ pub struct TraceDb {
     wal: Mutex<Wal>,
     inner: RwLock<Inner>,
     next_seq: AtomicU64,
-    /// Serialises cut/compaction/retention (the maintenance thread and explicit calls).
+    /// Serialises cut/segment writing (the maintenance thread and explicit calls).
     maint: Mutex<()>,
+    /// Serialises compaction and retention.
+    compaction: Mutex<()>,
     closed: AtomicBool,
     last_sync: Mutex<Instant>,
 }
@@ -154,33 +158,47 @@ impl TraceDb {
             }),
             next_seq: AtomicU64::new(max_seq + 1),
             maint: Mutex::new(()),
+            compaction: Mutex::new(()),
             closed: AtomicBool::new(false),
             last_sync: Mutex::new(Instant::now()),
         }))
     }
 
-    /// Starts the background thread running [`TraceDb::maintain`] every `every`.
+    /// Starts the background threads: one writes cut heads as segments (and fsyncs
+    /// the WAL), the other compacts and applies retention, so a long compaction never
+    /// holds up segment writing (which would refuse ingest as Overloaded). Both run
+    /// every `every`; the returned handle is the segment writer's.
     pub fn start_maintenance(self: &Arc<Self>, every: Duration) -> std::thread::JoinHandle<()> {
-        let db = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("trace-maintenance".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(every);
-                    let Some(db) = db.upgrade() else { return };
-                    if db.closed.load(Ordering::Relaxed) {
-                        return;
+        let spawn = |name: &str, f: fn(&TraceDb) -> Result<()>| {
+            let db = Arc::downgrade(self);
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(every);
+                        let Some(db) = db.upgrade() else { return };
+                        if db.closed.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        if let Err(e) = f(&db) {
+                            tracing::error!(error = %e, "trace store maintenance failed");
+                        }
                     }
-                    if let Err(e) = db.maintain() {
-                        tracing::error!(error = %e, "trace store maintenance failed");
-                    }
-                }
-            })
-            .expect("spawn trace maintenance")
+                })
+                .expect("spawn trace maintenance")
+        };
+        spawn("trace-compaction", TraceDb::maintain_compaction);
+        spawn("trace-maintenance", TraceDb::maintain_segments)
     }
 
     /// One maintenance round: fsync, cut, write pending segments, compact, retain.
     pub fn maintain(&self) -> Result<()> {
+        self.maintain_segments()?;
+        self.maintain_compaction()
+    }
+
+    /// Fsync, cut the head when large or old, write pending heads as segments.
+    pub fn maintain_segments(&self) -> Result<()> {
         let _g = self.maint.lock();
         {
             let mut last = self.last_sync.lock();
@@ -191,14 +209,24 @@ impl TraceDb {
         }
         let cut = {
             let i = self.inner.read();
-            i.head.spans.len() >= self.opts.head_max_spans
-                || (!i.head.spans.is_empty() && i.head.created.elapsed() >= self.opts.head_max_age)
+            (i.head.spans.len() >= self.opts.head_max_spans
+                || (!i.head.spans.is_empty() && i.head.created.elapsed() >= self.opts.head_max_age))
+                && i.frozen.len() + 1 < self.opts.max_pending_heads
         };
         if cut {
             self.cut_head()?;
         }
-        self.flush_frozen()?;
-        self.compact()?;
+        self.flush_frozen()
+    }
+
+    /// Compaction and retention (serialised with each other, not with segment writing).
+    pub fn maintain_compaction(&self) -> Result<()> {
+        let _g = self.compaction.lock();
+        // Segment writing comes first: merging re-encodes every span once more, so it
+        // waits while cut heads are pending (ingest would otherwise be refused).
+        if self.inner.read().frozen.is_empty() {
+            self.compact()?;
+        }
         self.apply_retention(crate::db::now_ns())?;
         Ok(())
     }
@@ -224,7 +252,7 @@ impl TraceDb {
             };
             let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
             let path = seg_path(&self.dir, seq);
-            segment::write(&path, h.spans.clone())?;
+            segment::write(&path, &h.spans)?;
             let seg = Arc::new(Segment::open(&path)?);
             {
                 let mut i = self.inner.write();
@@ -269,7 +297,8 @@ impl TraceDb {
         // using a fresh (higher) sequence; list order stays by age of the inputs.
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let path = seg_path(&self.dir, seq);
-        segment::write(&path, spans)?;
+        segment::write(&path, &spans)?;
+        drop(spans);
         let merged = Arc::new(Segment::open(&path)?);
         {
             let mut i = self.inner.write();
@@ -410,7 +439,25 @@ impl TraceStore for TraceDb {
         let mut w = self.wal.lock();
         w.append(&rec)?;
         // Still holding the WAL lock: the head we add to is the one of this WAL generation.
-        self.inner.write().head.add(spans);
+        let full = {
+            let mut i = self.inner.write();
+            i.head.add(spans);
+            // Never cut into refusal: with the writer this far behind the head grows
+            // instead (as it did before cuts moved here), and ingest is not refused.
+            i.head.spans.len() >= self.opts.head_max_spans
+                && i.frozen.len() + 1 < self.opts.max_pending_heads
+        };
+        // Cut a full head right here rather than on the next maintenance tick: while the
+        // maintenance thread writes a segment the head would otherwise keep growing (each
+        // segment taking longer to write than the last), and every query scans the head.
+        // The WAL lock keeps other writers out; the rotation's fsync runs without the
+        // head lock so queries are not held up.
+        if full {
+            w.rotate()?;
+            let mut i = self.inner.write();
+            let old = std::mem::replace(&mut i.head, Head::new(w.generation));
+            i.frozen.push(Arc::new(old));
+        }
         Ok(())
     }
 
@@ -460,14 +507,17 @@ impl TraceStore for TraceDb {
             }
             i.segments.clone()
         };
-        // Newest segments first; stop once older segments can no longer beat the limit.
+        // Newest segments first (by newest span start, the key hits are ranked by); stop
+        // once no span of this or any older segment can enter the top `limit`.
         let mut segs = segs;
-        segs.sort_by_key(|s| std::cmp::Reverse(s.max_end));
+        segs.sort_by_key(|s| std::cmp::Reverse(s.max_start()));
+        let mut starts: Vec<u64> = Vec::new();
         for s in &segs {
-            if hits.len() >= q.limit {
-                let mut starts: Vec<u64> = hits.values().copied().collect();
-                starts.sort_unstable_by(|a, b| b.cmp(a));
-                if starts[q.limit - 1] > s.max_end {
+            if q.limit > 0 && hits.len() >= q.limit {
+                starts.clear();
+                starts.extend(hits.values().copied());
+                let (_, kth, _) = starts.select_nth_unstable_by(q.limit - 1, |a, b| b.cmp(a));
+                if *kth > s.max_start().min(q.end_ns) {
                     break;
                 }
             }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::codec::{
-    Dec, Enc, dec_extra, dec_resource, dec_scope, enc_extra, enc_resource, enc_scope,
+    Dec, Enc, dec_extra, dec_resource, dec_scope, enc_extra, enc_resource, enc_scope, skip_extra,
 };
 use crate::query::{SearchQuery, SpanView};
 use crate::span::{Resource, Scope, Span, SpanId, SpanKind, StatusCode, TraceId, Value};
@@ -109,8 +109,10 @@ impl<K: std::hash::Hash + Eq + Clone> Dict<K> {
 }
 
 /// Writes `spans` as a segment at `path` (via a temporary file and rename, fsynced).
-pub fn write(path: &Path, mut spans: Vec<Span>) -> io::Result<u64> {
-    spans.sort_by(|a, b| {
+pub fn write(path: &Path, spans: &[Span]) -> io::Result<u64> {
+    // Sort references, not the spans: the caller keeps serving its copy (no deep clone).
+    let mut spans: Vec<&Span> = spans.iter().collect();
+    spans.sort_unstable_by(|a, b| {
         (a.trace_id, a.start_ns, a.span_id).cmp(&(b.trace_id, b.start_ns, b.span_id))
     });
     let mut strings: Dict<String> = Dict::new();
@@ -444,33 +446,47 @@ impl Segment {
         let (off, len) = rg.cols[c];
         let mut z = vec![0u8; len as usize];
         self.file.read_exact_at(&mut z, off)?;
-        zstd::bulk::decompress(
-            &z,
-            (rg.n_spans as usize).saturating_mul(1 << 12).max(1 << 20),
-        )
+        // One decompression context per thread, reused across queries.
+        thread_local! {
+            static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let cap = (rg.n_spans as usize).saturating_mul(1 << 12).max(1 << 20);
+        DCTX.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_none() {
+                *c = Some(zstd::bulk::Decompressor::new()?);
+            }
+            c.as_mut().unwrap().decompress(&z, cap)
+        })
         .or_else(|_| zstd::stream::decode_all(&z[..]))
         .map_err(zstd_err)
     }
 
-    /// Decodes the filterable columns of row group `i`.
-    pub fn row_group(&self, i: usize) -> io::Result<RowGroup<'_>> {
+    /// Decodes the filterable columns of row group `i`; span and parent IDs only
+    /// when `with_ids` (searches filter without them).
+    pub fn row_group(&self, i: usize, with_ids: bool) -> io::Result<RowGroup<'_>> {
         let m = &self.row_groups[i];
         let n = m.n_spans as usize;
+        let idn = if with_ids { n } else { 0 };
         let mut rg = RowGroup {
             seg: self,
             trace_of: Vec::with_capacity(n),
-            span_ids: Vec::with_capacity(n),
-            parents: Vec::with_capacity(n),
+            span_ids: Vec::with_capacity(idn),
+            parents: Vec::with_capacity(idn),
             start: Vec::with_capacity(n),
             dur: Vec::with_capacity(n),
             name: Vec::with_capacity(n),
             res: Vec::with_capacity(n),
             scope: Vec::with_capacity(n),
-            ks: Vec::with_capacity(n),
+            ks: Vec::new(),
         };
         let bad = || corrupt("row group column");
-        let ids = self.column(m, C_SPANID)?;
-        let par = self.column(m, C_PARENT)?;
+        let (ids, par) = if with_ids {
+            (self.column(m, C_SPANID)?, self.column(m, C_PARENT)?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let st = self.column(m, C_START)?;
         let du = self.column(m, C_DUR)?;
         let na = self.column(m, C_NAME)?;
@@ -487,17 +503,25 @@ impl Segment {
             Dec::new(&sc),
         );
         for t in m.first_trace..m.first_trace + m.n_traces {
-            let base = rg.span_ids.len();
             let t0 = self.trace_start[t as usize];
-            for _ in 0..self.trace_spans[t as usize] {
+            let k = self.trace_spans[t as usize] as usize;
+            if with_ids {
+                // All IDs of the trace first: a parent may sort after its child.
+                let base = rg.span_ids.len();
+                for _ in 0..k {
+                    rg.span_ids.push(ids.arr().ok_or_else(bad)?);
+                }
+                for _ in 0..k {
+                    let p = match par.uvar().ok_or_else(bad)? {
+                        0 => [0; 8],
+                        1 => par.arr().ok_or_else(bad)?,
+                        j => *rg.span_ids.get(base + j as usize - 2).ok_or_else(bad)?,
+                    };
+                    rg.parents.push(p);
+                }
+            }
+            for _ in 0..k {
                 rg.trace_of.push(t);
-                rg.span_ids.push(ids.arr().ok_or_else(bad)?);
-                let p = match par.uvar().ok_or_else(bad)? {
-                    0 => [0; 8],
-                    1 => par.arr().ok_or_else(bad)?,
-                    j => *rg.span_ids.get(base + j as usize - 2).ok_or_else(bad)?,
-                };
-                rg.parents.push(p);
                 rg.start.push(t0 + st.uvar().ok_or_else(bad)?);
                 rg.dur.push(du.uvar().ok_or_else(bad)?);
                 let nm = na.uvar().ok_or_else(bad)? as u32;
@@ -514,7 +538,7 @@ impl Segment {
                 rg.scope.push(s);
             }
         }
-        if rg.ks.len() != rg.span_ids.len() {
+        if rg.ks.len() != rg.start.len() {
             return Err(bad());
         }
         Ok(rg)
@@ -533,7 +557,7 @@ impl Segment {
         let (mut a, mut x) = (Dec::new(&attrs), Dec::new(&extra));
         let bad = || corrupt("attribute column");
         let mut out = Vec::new();
-        for j in 0..rg.span_ids.len() {
+        for j in 0..rg.start.len() {
             let n = a.uvar().ok_or_else(bad)? as usize;
             let mut attrs = Vec::with_capacity(n.min(1024));
             for _ in 0..n {
@@ -566,6 +590,15 @@ impl Segment {
         Ok(out)
     }
 
+    /// Start of the newest span stored (0 when empty).
+    pub fn max_start(&self) -> u64 {
+        self.row_groups
+            .iter()
+            .map(|m| m.max_start)
+            .max()
+            .unwrap_or(0)
+    }
+
     fn trace_index(&self, id: &TraceId) -> Option<usize> {
         self.trace_ids.binary_search(id).ok()
     }
@@ -574,7 +607,8 @@ impl Segment {
         self.trace_index(id).is_some()
     }
 
-    /// All spans of one trace stored in this segment.
+    /// All spans of one trace stored in this segment. Decodes only that trace's
+    /// rows: the other rows of its row group are skipped without allocating.
     pub fn trace(&self, id: &TraceId) -> io::Result<Vec<Span>> {
         let Some(t) = self.trace_index(id) else {
             return Ok(Vec::new());
@@ -582,20 +616,100 @@ impl Segment {
         let i = self
             .row_groups
             .partition_point(|rg| (rg.first_trace + rg.n_traces) as usize <= t);
-        let rg = self.row_group(i)?;
-        let t = t as u32;
-        Ok(self
-            .materialize(i, &rg, |j| rg.trace_of[j] == t)?
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect())
+        let m = self
+            .row_groups
+            .get(i)
+            .ok_or_else(|| corrupt("trace table"))?;
+        let skip: usize = (m.first_trace as usize..t)
+            .map(|x| self.trace_spans[x] as usize)
+            .sum();
+        let n = self.trace_spans[t] as usize;
+        let bad = || corrupt("row group column");
+        let ids = self.column(m, C_SPANID)?;
+        let span_ids: Vec<SpanId> = ids
+            .get(skip * 8..(skip + n) * 8)
+            .ok_or_else(bad)?
+            .chunks_exact(8)
+            .map(|c| c.try_into().unwrap())
+            .collect();
+        let ks = self.column(m, C_KS)?;
+        let ks = ks.get(skip..skip + n).ok_or_else(bad)?;
+        let par = self.column(m, C_PARENT)?;
+        let mut par = Dec::new(&par);
+        for _ in 0..skip {
+            if par.uvar().ok_or_else(bad)? == 1 {
+                par.raw(8).ok_or_else(bad)?;
+            }
+        }
+        // The varint columns: skip the rows before this trace.
+        let varcol = |c: usize| -> io::Result<Vec<u64>> {
+            let raw = self.column(m, c)?;
+            let mut d = Dec::new(&raw);
+            for _ in 0..skip {
+                d.uvar().ok_or_else(bad)?;
+            }
+            (0..n).map(|_| d.uvar().ok_or_else(bad)).collect()
+        };
+        let st = varcol(C_START)?;
+        let du = varcol(C_DUR)?;
+        let na = varcol(C_NAME)?;
+        let re = varcol(C_RES)?;
+        let sc = varcol(C_SCOPE)?;
+        let attrs = self.column(m, C_ATTRS)?;
+        let extra = self.column(m, C_EXTRA)?;
+        let (mut a, mut x) = (Dec::new(&attrs), Dec::new(&extra));
+        for _ in 0..skip {
+            let k = a.uvar().ok_or_else(bad)?;
+            for _ in 0..k {
+                a.uvar().ok_or_else(bad)?;
+                a.skip_value().ok_or_else(bad)?;
+            }
+            skip_extra(&mut x).ok_or_else(bad)?;
+        }
+        let t0 = self.trace_start[t];
+        let mut out = Vec::with_capacity(n);
+        for j in 0..n {
+            let parent_span_id = match par.uvar().ok_or_else(bad)? {
+                0 => [0; 8],
+                1 => par.arr().ok_or_else(bad)?,
+                p => *span_ids.get(p as usize - 2).ok_or_else(bad)?,
+            };
+            let k = a.uvar().ok_or_else(bad)? as usize;
+            let mut attrs = Vec::with_capacity(k.min(1024));
+            for _ in 0..k {
+                let key = self
+                    .strings
+                    .get(a.uvar().ok_or_else(bad)? as usize)
+                    .ok_or_else(bad)?
+                    .clone();
+                attrs.push((key, a.value().ok_or_else(bad)?));
+            }
+            let start = t0 + st[j];
+            let mut s = Span {
+                trace_id: self.trace_ids[t],
+                span_id: span_ids[j],
+                parent_span_id,
+                name: self.strings.get(na[j] as usize).ok_or_else(bad)?.clone(),
+                kind: SpanKind::from_i32((ks[j] & 15) as i32),
+                status_code: StatusCode::from_i32((ks[j] >> 4) as i32),
+                start_ns: start,
+                end_ns: start + du[j],
+                attrs,
+                resource: self.resources.get(re[j] as usize).ok_or_else(bad)?.clone(),
+                scope: self.scopes.get(sc[j] as usize).ok_or_else(bad)?.clone(),
+                ..Default::default()
+            };
+            dec_extra(&mut x, &mut s).ok_or_else(bad)?;
+            out.push(s);
+        }
+        Ok(out)
     }
 
     /// Every span (for compaction).
     pub fn all_spans(&self) -> io::Result<Vec<Span>> {
         let mut out = Vec::with_capacity(self.n_spans as usize);
         for i in 0..self.row_groups.len() {
-            let rg = self.row_group(i)?;
+            let rg = self.row_group(i, true)?;
             out.extend(
                 self.materialize(i, &rg, |_| true)?
                     .into_iter()
@@ -628,7 +742,7 @@ impl Segment {
             {
                 continue;
             }
-            let rg = self.row_group(i)?;
+            let rg = self.row_group(i, full)?;
             let in_range = |j: usize| rg.start[j] >= q.start_ns && rg.start[j] <= q.end_ns;
             let mut record = |j: usize| {
                 let e = hits
@@ -645,7 +759,7 @@ impl Segment {
                     }
                 }
             } else {
-                for j in 0..rg.span_ids.len() {
+                for j in 0..rg.start.len() {
                     if in_range(j) && q.span_matches(&Row { rg: &rg, i: j }) {
                         record(j);
                     }

@@ -353,3 +353,96 @@ fn bytes_per_span_is_small() {
     println!("bytes per span: {per_span:.1}");
     assert!(per_span < 60.0, "{per_span} bytes per span");
 }
+
+/// Trace by ID decodes only the trace's rows of its row group: every trace of a
+/// segment holding several row groups (attributes of every type, events, links,
+/// a parent that sorts after its child) reads back exactly as written.
+#[test]
+fn trace_by_id_within_large_row_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TraceDb::open(dir.path(), TraceOptions::default()).unwrap();
+    let scope = Arc::new(Scope {
+        name: "lib".into(),
+        ..Default::default()
+    });
+    let mut all: Vec<Vec<Span>> = Vec::new();
+    for t in 0..3000u32 {
+        let mut tid = [0u8; 16];
+        tid[..4].copy_from_slice(&t.wrapping_mul(2_654_435_761).to_be_bytes());
+        tid[12..].copy_from_slice(&t.to_be_bytes());
+        let base = 1_000_000_000 + t as u64 * 1000;
+        let n = 1 + (t % 7) as u64;
+        let spans: Vec<Span> = (0..n)
+            .map(|i| {
+                let mut attrs = vec![
+                    ("k.str".into(), Value::Str(format!("v{t}-{i}"))),
+                    ("k.int".into(), Value::Int(-(t as i64))),
+                ];
+                if i % 2 == 0 {
+                    attrs.push(("k.f".into(), Value::Double(1.5)));
+                    attrs.push(("k.b".into(), Value::Bool(true)));
+                    attrs.push(("k.bytes".into(), Value::Bytes(vec![1, 2, 3])));
+                    attrs.push((
+                        "k.arr".into(),
+                        Value::Array(vec![Value::Int(1), Value::Str("x".into())]),
+                    ));
+                    attrs.push((
+                        "k.map".into(),
+                        Value::Map(vec![("in".into(), Value::Str("y".into()))]),
+                    ));
+                }
+                Span {
+                    trace_id: tid,
+                    span_id: [i as u8 + 1, 0, 0, 0, 0, 0, 0, 9],
+                    // Span 1's parent is the last span, which starts later.
+                    parent_span_id: match i {
+                        0 => [0; 8],
+                        1 => [n as u8, 0, 0, 0, 0, 0, 0, 9],
+                        _ => [1, 0, 0, 0, 0, 0, 0, 9],
+                    },
+                    name: format!("op{}", i % 3),
+                    kind: SpanKind::Server,
+                    start_ns: base + i * 10,
+                    end_ns: base + i * 10 + 5 + t as u64,
+                    attrs,
+                    resource: res(&format!("svc{}", t % 4)),
+                    scope: scope.clone(),
+                    status_message: if i == 0 { "boom".into() } else { String::new() },
+                    events: if i == 1 {
+                        vec![Event {
+                            time_ns: base + 12,
+                            name: "ev".into(),
+                            attrs: vec![("e".into(), Value::Int(3))],
+                            dropped_attrs: 1,
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                    links: if i == 2 {
+                        vec![Link {
+                            trace_id: [7; 16],
+                            span_id: [8; 8],
+                            trace_state: "a=b".into(),
+                            attrs: vec![("l".into(), Value::Bool(false))],
+                            dropped_attrs: 0,
+                            flags: 1,
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                    ..Default::default()
+                }
+            })
+            .collect();
+        db.write(spans.clone()).unwrap();
+        all.push(spans);
+    }
+    db.cut_head().unwrap();
+    db.flush_frozen().unwrap();
+    assert_eq!(db.head_spans(), 0);
+    for spans in &all {
+        let got = db.trace(&spans[0].trace_id, None).unwrap();
+        assert_eq!(&got, spans);
+    }
+    assert!(db.trace(&[0xee; 16], None).unwrap().is_empty());
+}
