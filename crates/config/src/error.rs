@@ -48,27 +48,27 @@ impl std::error::Error for ConfigError {}
 
 /// One step of a field path.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Seg {
+pub enum Seg {
     Key(String),
     Index(usize),
 }
 
 /// A field path built during validation (`scrape_configs[2].relabel_configs[0]`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct FieldPath(Vec<Seg>);
+pub struct FieldPath(Vec<Seg>);
 
 impl FieldPath {
-    pub(crate) fn root() -> Self {
+    pub fn root() -> Self {
         FieldPath(Vec::new())
     }
 
-    pub(crate) fn key(&self, k: impl Into<String>) -> Self {
+    pub fn key(&self, k: impl Into<String>) -> Self {
         let mut p = self.clone();
         p.0.push(Seg::Key(k.into()));
         p
     }
 
-    pub(crate) fn idx(&self, i: usize) -> Self {
+    pub fn idx(&self, i: usize) -> Self {
         let mut p = self.clone();
         p.0.push(Seg::Index(i));
         p
@@ -76,7 +76,7 @@ impl FieldPath {
 
     /// Builds a path from `serde_path_to_error`'s rendering, e.g.
     /// `scrape_configs[0].scrape_interval`.
-    pub(crate) fn from_serde(path: &serde_path_to_error::Path) -> Self {
+    pub fn from_serde(path: &serde_path_to_error::Path) -> Self {
         use serde_path_to_error::Segment;
         let mut out = FieldPath::root();
         for seg in path.iter() {
@@ -136,6 +136,12 @@ impl Node {
     pub(crate) fn parse(yaml: &str) -> Option<Spanned<Node>> {
         serde_saphyr::from_str::<Spanned<Node>>(yaml).ok()
     }
+}
+
+/// The line in `yaml` of the deepest node of `path` that exists there; other
+/// config formats (alertmanager.yml, rule files) locate their errors with it.
+pub fn line_of_path(yaml: &str, path: &FieldPath) -> Option<u64> {
+    line_of(&Node::parse(yaml)?, path)
 }
 
 /// The line of the deepest node of `path` that exists in the tree.

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use alerting::{AlertingConfig, AlertmanagerConfig, SUPPORTED_ALERTMANAGER_API_VERSIONS};
 pub use de::{ByteSize, parse_byte_size};
 pub use duration::{Duration, parse_duration};
-pub use error::ConfigError;
+pub use error::{ConfigError, FieldPath, Seg, line_of_path};
 pub use global::GlobalConfig;
 pub use http::{
     Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TLS_VERSIONS, TlsConfig,
