@@ -1,5 +1,7 @@
 //! Notification templates: Go `text/template` (via `gotmpl`) with
-//! Alertmanager's data model, functions and built-in templates.
+//! Alertmanager's data model and functions, and Sightline's built-in
+//! templates (`templates/*.tmpl`), which provide every template name
+//! Alertmanager's do.
 //!
 //! gotmpl has no method calls, but Alertmanager templates call methods on
 //! their data (`.Alerts.Firing`, `.CommonLabels.SortedPairs.Values`,
@@ -15,14 +17,14 @@ use gotmpl::{FuncMap, Template, Value};
 use crate::labels::{LabelSet, fingerprint, fp_string};
 use crate::time::Ts;
 
-/// Alertmanager 0.25's `default.tmpl` plus the later integrations' defines
-/// (MS Teams, ...) from the current upstream file, and `email.tmpl`.
-const DEFAULT_TMPL_HEAD: &str =
-    include_str!("../../../../shared/conformance/alertmanager/templates/default.tmpl");
-const DEFAULT_TMPL_025: &str =
-    include_str!("../../../../shared/conformance/alertmanager/templates/default-v0.25.0.tmpl");
-const EMAIL_TMPL: &str =
-    include_str!("../../../../shared/conformance/alertmanager/templates/email.tmpl");
+/// Sightline's built-in templates, in parse order: every `define` of
+/// Alertmanager's `default.tmpl` (0.25 and later) and `email.tmpl`, under
+/// the same names and rendering the same text, plus Sightline's own HTML
+/// email body. Sources live in the crate's `templates/` folder.
+pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
+    ("default.tmpl", include_str!("../templates/default.tmpl")),
+    ("email.tmpl", include_str!("../templates/email.tmpl")),
+];
 
 const METHODS: &[(&str, &str)] = &[
     ("Firing", "__am_firing"),
@@ -72,14 +74,10 @@ impl Templates {
         base_dir: &std::path::Path,
         external_url: &str,
     ) -> Result<Templates, String> {
-        let mut sources: Vec<(String, String)> = [
-            ("default.tmpl", DEFAULT_TMPL_HEAD),
-            ("default.tmpl", DEFAULT_TMPL_025),
-            ("email.tmpl", EMAIL_TMPL),
-        ]
-        .into_iter()
-        .map(|(n, s)| (format!("built-in {n}"), s.to_string()))
-        .collect();
+        let mut sources: Vec<(String, String)> = BUILTIN_TEMPLATES
+            .iter()
+            .map(|(n, s)| (format!("built-in {n}"), s.to_string()))
+            .collect();
         for p in patterns {
             let full = if std::path::Path::new(p).is_absolute() {
                 p.clone()
@@ -94,9 +92,19 @@ impl Templates {
                 sources.push((format!("template {}", path.display()), src));
             }
         }
+        Templates::from_sources(&sources, external_url)
+    }
+
+    /// Templates parsed from exactly `sources` (`(name for errors, text)`),
+    /// in order, without the built-ins: a later non-empty `define` replaces
+    /// an earlier one of the same name.
+    pub fn from_sources(
+        sources: &[(String, String)],
+        external_url: &str,
+    ) -> Result<Templates, String> {
         let mut t = Template::new("").funcs(funcs());
         let mut h = gotmpl::html::Template::new("").funcs(funcs());
-        for (name, src) in &sources {
+        for (name, src) in sources {
             let src = rewrite_methods(src);
             t = t.parse(&src).map_err(|e| format!("{name}: {e}"))?;
             h = h.parse(&src).map_err(|e| format!("{name}: {e}"))?;
