@@ -284,6 +284,25 @@ impl Collector for TsdbCollector {
             "WAL checkpoints written",
             g(&m.checkpoints),
         )?;
+        let (bytes, hits, misses) = sightline_tsdb::block::frame_cache::global().stats();
+        gauge(
+            &mut enc,
+            "sightline_tsdb_frame_cache_bytes",
+            "Decompressed block chunk frames held in memory",
+            bytes as i64,
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_frame_cache_hits",
+            "Block chunk frame reads served from the frame cache",
+            hits,
+        )?;
+        counter(
+            &mut enc,
+            "sightline_tsdb_frame_cache_misses",
+            "Block chunk frame reads that decompressed the frame",
+            misses,
+        )?;
         Ok(())
     }
 }

@@ -80,6 +80,9 @@ pub struct RunArgs {
     /// Maximum bytes of storage blocks to retain (e.g. 512MB, 10GB); 0 means no limit.
     #[arg(long = "storage.tsdb.retention.size", default_value = "0")]
     pub retention_size: String,
+    /// Memory for decompressed block chunk frames shared by all queries (e.g. 256MB; 0 disables).
+    #[arg(long = "storage.tsdb.frame-cache-size", default_value = "256MB")]
+    pub frame_cache_size: String,
     /// Accept out-of-order samples this far behind a series' newest sample (overrides the config file).
     #[arg(long = "storage.tsdb.out-of-order-time-window")]
     pub ooo_window: Option<String>,

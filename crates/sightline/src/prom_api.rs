@@ -59,6 +59,10 @@ pub fn configure(p: &mut PromSettings, args: &RunArgs, cfg: &Config) -> Result<(
             "storage.tsdb.retention.size".into(),
             args.retention_size.clone(),
         ),
+        (
+            "storage.tsdb.frame-cache-size".into(),
+            args.frame_cache_size.clone(),
+        ),
         ("web.listen-address".into(), args.web_listen.clone()),
         ("web.config.file".into(), opt(&args.web_config)),
         (

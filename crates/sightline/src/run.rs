@@ -61,6 +61,14 @@ fn tsdb_options(args: &RunArgs, cfg: &Config) -> Result<Options, String> {
             .map_err(|e| format!("--storage.tsdb.retention.size: {e}"))?
             .0
     };
+    let frame_cache = if args.frame_cache_size == "0" {
+        0
+    } else {
+        sightline_config::parse_byte_size(&args.frame_cache_size)
+            .map_err(|e| format!("--storage.tsdb.frame-cache-size: {e}"))?
+            .0
+    };
+    sightline_tsdb::block::frame_cache::global().set_budget(frame_cache);
     let ooo = match &args.ooo_window {
         Some(s) => sightline_config::parse_duration(s)
             .map_err(|e| format!("--storage.tsdb.out-of-order-time-window: {e}"))?

@@ -3,6 +3,7 @@
 //! in zstd frames), plus `exemplars`. Written to `<ulid>.tmp`, fsynced, then
 //! renamed, so a crash never leaves a half block in place.
 
+pub mod frame_cache;
 mod meta;
 mod reader;
 mod writer;

@@ -7,6 +7,7 @@ use memmap2::Mmap;
 use parking_lot::Mutex;
 use sightline_model::{Exemplar, Label, Labels, Matcher, Sample};
 
+use super::frame_cache;
 use super::meta::BlockMeta;
 use super::{CHUNKS_MAGIC, EXEMPLARS_MAGIC, INDEX_MAGIC};
 use crate::chunk::block_codec;
@@ -51,7 +52,15 @@ pub struct Block {
     frames: Vec<Frame>,
     chunks: Mmap,
     cache: Mutex<VecDeque<(u32, Arc<Vec<u8>>)>>,
+    /// This block's key in the shared `frame_cache`.
+    cache_id: u64,
     pub size_bytes: u64,
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        frame_cache::global().forget_block(self.cache_id);
+    }
 }
 
 fn corrupt(dir: &Path, what: &str) -> StorageError {
@@ -162,6 +171,7 @@ impl Block {
             frames,
             chunks,
             cache: Mutex::new(VecDeque::new()),
+            cache_id: frame_cache::next_block_id(),
             size_bytes: crate::wal::dir_size(dir),
         })
     }
@@ -176,6 +186,10 @@ impl Block {
             if let Some((_, f)) = c.iter().find(|(k, _)| *k == i) {
                 return Ok(f.clone());
             }
+        }
+        if let Some(f) = frame_cache::global().get(self.cache_id, i) {
+            self.remember(i, f.clone());
+            return Ok(f);
         }
         let f = self
             .frames
@@ -194,12 +208,17 @@ impl Block {
         let raw = zstd::bulk::decompress(bytes, f.rlen as usize)
             .map_err(|e| corrupt(&self.dir, &format!("chunks: frame {i}: {e}")))?;
         let raw = Arc::new(raw);
+        frame_cache::global().insert(self.cache_id, i, raw.clone());
+        self.remember(i, raw.clone());
+        Ok(raw)
+    }
+
+    fn remember(&self, i: u32, frame: Arc<Vec<u8>>) {
         let mut c = self.cache.lock();
         if c.len() >= FRAME_CACHE {
             c.pop_front();
         }
-        c.push_back((i, raw.clone()));
-        Ok(raw)
+        c.push_back((i, frame));
     }
 
     pub fn labels_of(&self, idx: u32) -> Labels {
