@@ -31,6 +31,18 @@ impl<'a> Decoder<'a> {
 
     #[inline]
     pub fn uvarint(&mut self) -> Option<u64> {
+        // Most values in chunks and indexes fit one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Some(b as u64);
+        }
+        self.uvarint_multi()
+    }
+
+    #[cold]
+    fn uvarint_multi(&mut self) -> Option<u64> {
         let mut v = 0u64;
         let mut shift = 0u32;
         loop {

@@ -599,25 +599,20 @@ pub fn window_values(
     let n = grid.n;
     let mut vals = vec![absent(); n];
     let mut step_args = vec![0.0; scalars.len()];
-    // Counter-reset corrections as a prefix sum, so rate/increase cost O(1)
-    // per step whatever the window length.
-    let mut fast_counter =
-        (name == "rate" || name == "increase") && !shape.anchored && !shape.smoothed;
-    let mut corr: Vec<f64> = Vec::new();
+    // Counter resets are rare: their positions are found once, so rate and
+    // increase visit only the window's ends and the resets inside it.
+    let fast_counter = (name == "rate" || name == "increase") && !shape.anchored && !shape.smoothed;
+    let mut resets: Vec<u32> = Vec::new();
     if fast_counter {
-        corr.reserve(samples.len());
-        let mut acc = 0.0;
-        corr.push(0.0);
-        for w in samples.windows(2) {
+        for (k, w) in samples.windows(2).enumerate() {
             if w[1].v < w[0].v {
-                acc += w[0].v;
+                resets.push(k as u32 + 1);
             }
-            corr.push(acc);
         }
-        // An infinite value at a reset would poison every later difference of
-        // the prefix sums; such series take the per-window path.
-        fast_counter = acc.is_finite();
     }
+    // First reset index that may lie inside the current window.
+    let mut reset_pos = 0usize;
+    let mut rate_memo: Option<RateTiming> = None;
     let (mut lo, mut hi) = (0usize, 0usize);
     let mut prev_eff = i64::MIN;
     let mut prev_val = None;
@@ -635,6 +630,7 @@ pub fn window_values(
         if end < prev_eff {
             lo = 0;
             hi = 0;
+            reset_pos = 0;
         }
         prev_eff = end;
         let start = end - shape.range;
@@ -657,15 +653,23 @@ pub fn window_values(
         }
         absent_seen[i] = true;
         let v = if fast_counter {
+            while reset_pos < resets.len() && (resets[reset_pos] as usize) <= lo {
+                reset_pos += 1;
+            }
+            let inside = resets[reset_pos..]
+                .iter()
+                .take_while(|&&k| (k as usize) < hi)
+                .map(|&k| k as usize);
             counter_rate(
                 samples,
                 lo,
                 hi,
-                corr[hi - 1] - corr[lo],
+                inside,
                 start,
                 end,
                 shape.range,
                 name == "rate",
+                &mut rate_memo,
             )
         } else {
             for (k, s) in scalars.iter().enumerate() {
@@ -690,47 +694,92 @@ pub fn window_values(
     Ok(vals)
 }
 
-/// `rate`/`increase` over `samples[lo..hi]` with a precomputed reset correction
-/// (same extrapolation as [`extrapolated_rate`]).
+/// The part of `rate`/`increase` extrapolation that depends only on where
+/// the window's samples fall in time. Regular scrapes put samples at the same
+/// offsets in consecutive windows, so it is computed once per pattern.
+#[derive(Clone, Copy)]
+struct RateTiming {
+    key: (i64, i64, i64, usize),
+    sampled: f64,
+    to_start: f64,
+    to_end: f64,
+    /// The factor when the zero point does not shorten the start extrapolation.
+    factor: f64,
+    /// `first > result * zero_bound` proves the zero point lies beyond
+    /// `to_start` (with a factor-2 margin over rounding), skipping a division.
+    zero_bound: f64,
+}
+
+impl RateTiming {
+    fn new(key: (i64, i64, i64, usize), range: i64, is_rate: bool) -> RateTiming {
+        let (to_start_ms, sampled_ms, to_end_ms, n) = key;
+        let mut to_start = to_start_ms as f64 / 1000.0;
+        let mut to_end = to_end_ms as f64 / 1000.0;
+        let sampled = sampled_ms as f64 / 1000.0;
+        let avg = sampled / (n - 1) as f64;
+        let threshold = avg * 1.1;
+        if to_start >= threshold {
+            to_start = avg / 2.0;
+        }
+        if to_end >= threshold {
+            to_end = avg / 2.0;
+        }
+        RateTiming {
+            key,
+            sampled,
+            to_start,
+            to_end,
+            factor: rate_factor(sampled, to_start, to_end, range, is_rate),
+            zero_bound: 2.0 * to_start / sampled,
+        }
+    }
+}
+
+#[inline]
+fn rate_factor(sampled: f64, to_start: f64, to_end: f64, range: i64, is_rate: bool) -> f64 {
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= range as f64 / 1000.0;
+    }
+    factor
+}
+
+/// `rate`/`increase` over `samples[lo..hi]` given the indices of the counter
+/// resets inside it: the same arithmetic, in the same order, as
+/// [`extrapolated_rate`], with the timing part cached in `memo`.
 #[allow(clippy::too_many_arguments)]
 fn counter_rate(
     samples: &[Sample],
     lo: usize,
     hi: usize,
-    correction: f64,
+    resets: impl Iterator<Item = usize>,
     start: i64,
     end: i64,
     range: i64,
     is_rate: bool,
+    memo: &mut Option<RateTiming>,
 ) -> Option<f64> {
     if hi - lo < 2 {
         return None;
     }
     let first = samples[lo];
     let last = samples[hi - 1];
-    let result = last.v - first.v + correction;
-    let mut to_start = (first.t - start) as f64 / 1000.0;
-    let mut to_end = (end - last.t) as f64 / 1000.0;
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg = sampled / (hi - lo - 1) as f64;
-    let threshold = avg * 1.1;
-    if to_start >= threshold {
-        to_start = avg / 2.0;
+    let mut result = last.v - first.v;
+    for k in resets {
+        result += samples[k - 1].v;
     }
-    if result > 0.0 && first.v >= 0.0 {
-        let to_zero = sampled * (first.v / result);
-        if to_zero < to_start {
-            to_start = to_zero;
+    let key = (first.t - start, last.t - first.t, end - last.t, hi - lo);
+    let tm = match memo {
+        Some(m) if m.key == key => *m,
+        _ => *memo.insert(RateTiming::new(key, range, is_rate)),
+    };
+    if result > 0.0 && first.v >= 0.0 && !(first.v > result * tm.zero_bound) {
+        let to_zero = tm.sampled * (first.v / result);
+        if to_zero < tm.to_start {
+            return Some(result * rate_factor(tm.sampled, to_zero, tm.to_end, range, is_rate));
         }
     }
-    if to_end >= threshold {
-        to_end = avg / 2.0;
-    }
-    let mut factor = (sampled + to_start + to_end) / sampled;
-    if is_rate {
-        factor /= range as f64 / 1000.0;
-    }
-    Some(result * factor)
+    Some(result * tm.factor)
 }
 
 /// Labels `absent()` reports: the equality matchers of the selector (a label
@@ -755,4 +804,101 @@ pub fn absent_labels(e: &Expr) -> Labels {
         }
     }
     b.build()
+}
+
+#[cfg(test)]
+mod fast_counter_tests {
+    use super::*;
+
+    /// A counter with jittered scrapes, resets (to zero and to small values),
+    /// a start near zero, a gap and an infinite value.
+    fn series(seed: u64) -> Vec<Sample> {
+        let mut x = seed;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut out = Vec::new();
+        let (mut t, mut v) = (1_000_000i64, (seed % 3) as f64);
+        for i in 0..600 {
+            t += 15_000 + (next() % 3) as i64 * 1000 - 1000;
+            if i == 300 {
+                t += 600_000;
+            }
+            let r = next() % 100;
+            v = if r == 0 {
+                0.0
+            } else if r == 1 {
+                v / 3.0
+            } else {
+                v + (next() % 50) as f64 * 0.25
+            };
+            out.push(Sample {
+                t,
+                v: if i == 450 { f64::INFINITY } else { v },
+            });
+        }
+        out
+    }
+
+    /// The reset-list and timing-memo path gives bit-identical results to
+    /// the per-window Prometheus arithmetic.
+    #[test]
+    fn fast_counter_path_matches_per_window_arithmetic() {
+        for seed in 1..40u64 {
+            let s = series(seed * 7919);
+            for (name, range, step) in [
+                ("rate", 300_000, 60_000),
+                ("increase", 300_000, 15_000),
+                ("rate", 60_000, 10_000),
+                ("increase", 3_600_000, 60_000),
+            ] {
+                let shape = Shape {
+                    range,
+                    offset: 0,
+                    at: None,
+                    anchored: false,
+                    smoothed: false,
+                };
+                let grid = Grid::new(1_000_000, s.last().unwrap().t + 60_000, step);
+                let mut seen = vec![false; grid.n];
+                let fast = window_values(name, &s, &shape, &grid, 300_000, &[], &mut seen).unwrap();
+                for (i, got) in fast.iter().enumerate() {
+                    let end = grid.t(i);
+                    let start = end - range;
+                    let w: Vec<Sample> = s
+                        .iter()
+                        .copied()
+                        .filter(|x| x.t > start && x.t <= end)
+                        .collect();
+                    let want = if w.is_empty() {
+                        None
+                    } else {
+                        call(
+                            name,
+                            &Win {
+                                s: &w,
+                                end,
+                                start,
+                                range,
+                                anchored: false,
+                                smoothed: false,
+                                t: end,
+                            },
+                            &[],
+                        )
+                        .unwrap()
+                    };
+                    let want_bits = want.unwrap_or_else(absent).to_bits();
+                    assert_eq!(
+                        got.to_bits(),
+                        want_bits,
+                        "{name}[{range}] seed {seed} step {i}: {got} vs {want:?}"
+                    );
+                }
+            }
+        }
+    }
 }

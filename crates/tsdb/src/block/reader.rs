@@ -248,9 +248,23 @@ impl Block {
             let bytes = frame
                 .get(c.offset as usize..(c.offset + c.len) as usize)
                 .ok_or_else(|| corrupt(&self.dir, "chunk outside its frame"))?;
-            let decoded = block_codec::decode(&mut Decoder::new(bytes))
+            let base = out.len();
+            block_codec::decode_into(&mut Decoder::new(bytes), out)
                 .ok_or_else(|| corrupt(&self.dir, "undecodable chunk"))?;
-            out.extend(decoded.into_iter().filter(|s| s.t >= mint && s.t <= maxt));
+            // Chunks are time-ordered: trim the part outside [mint, maxt] in place.
+            if out[base..].first().is_some_and(|s| s.t < mint)
+                || out.last().is_some_and(|s| s.t > maxt)
+            {
+                let mut k = base;
+                for i in base..out.len() {
+                    let s = out[i];
+                    if s.t >= mint && s.t <= maxt {
+                        out[k] = s;
+                        k += 1;
+                    }
+                }
+                out.truncate(k);
+            }
         }
         Ok(())
     }

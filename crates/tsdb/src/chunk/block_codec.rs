@@ -94,35 +94,65 @@ fn exact_at(v: f64, e: u32) -> bool {
 
 /// Decodes one block chunk; `None` if the bytes are damaged.
 pub fn decode(d: &mut Decoder<'_>) -> Option<Vec<Sample>> {
+    let mut out = Vec::new();
+    decode_into(d, &mut out)?;
+    Some(out)
+}
+
+/// Appends the chunk's samples to `out` (queries decode straight into the
+/// series' sample buffer instead of a per-chunk vector).
+pub fn decode_into(d: &mut Decoder<'_>, all: &mut Vec<Sample>) -> Option<()> {
     let n = d.uvarint()? as usize;
     // Each sample takes at least one byte: guards allocation against garbage counts.
     if n > d.buf.len().saturating_sub(d.pos).saturating_mul(8) + 1 {
         return None;
     }
-    let mut out = Vec::with_capacity(n);
     if n == 0 {
-        return Some(out);
+        return Some(());
     }
+    let base = all.len();
+    all.reserve(n);
     let mut t = d.varint()?;
-    out.push(Sample { t, v: 0.0 });
-    let mut delta = 0i64;
-    for i in 1..n {
-        if i == 1 {
-            delta = d.varint()?;
-        } else {
-            delta = delta.wrapping_add(d.varint()?);
-        }
+    all.push(Sample { t, v: 0.0 });
+    if n > 1 {
+        let mut delta = d.varint()?;
         t = t.wrapping_add(delta);
-        out.push(Sample { t, v: 0.0 });
+        all.push(Sample { t, v: 0.0 });
+        for _ in 2..n {
+            let Some(dod) = d.varint() else {
+                all.truncate(base);
+                return None;
+            };
+            delta = delta.wrapping_add(dod);
+            t = t.wrapping_add(delta);
+            all.push(Sample { t, v: 0.0 });
+        }
     }
+    let out = &mut all[base..];
+    let ok = decode_values(d, out);
+    if ok.is_none() {
+        all.truncate(base);
+    }
+    ok
+}
+
+fn decode_values(d: &mut Decoder<'_>, out: &mut [Sample]) -> Option<()> {
     match d.u8()? {
         KIND_DECIMAL => {
             let e = d.u8()? as usize;
             let p = *POW10.get(e)?;
             let mut m = 0i64;
-            for s in out.iter_mut() {
-                m = m.wrapping_add(d.varint()?);
-                s.v = m as f64 / p;
+            if e == 0 {
+                // Integers (counters, bucket counts): no division needed.
+                for s in out.iter_mut() {
+                    m = m.wrapping_add(d.varint()?);
+                    s.v = m as f64;
+                }
+            } else {
+                for s in out.iter_mut() {
+                    m = m.wrapping_add(d.varint()?);
+                    s.v = m as f64 / p;
+                }
             }
         }
         KIND_XOR => {
@@ -136,7 +166,7 @@ pub fn decode(d: &mut Decoder<'_>) -> Option<Vec<Sample>> {
         }
         _ => return None,
     }
-    Some(out)
+    Some(())
 }
 
 #[cfg(test)]
