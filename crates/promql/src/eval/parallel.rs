@@ -255,16 +255,22 @@ impl Evaluator<'_> {
             grid.n,
             c,
             &|w, labels, samples| {
-                // Staleness markers are not part of range vectors.
+                // Staleness markers are not part of range vectors; most series
+                // have none and are used in place.
                 let mut buf = std::mem::take(&mut w.buf);
-                buf.clear();
-                buf.extend(samples.iter().copied().filter(|p| !is_stale_nan(p.v)));
-                let res = if buf.is_empty() {
+                let samples = if samples.iter().any(|p| is_stale_nan(p.v)) {
+                    buf.clear();
+                    buf.extend(samples.iter().copied().filter(|p| !is_stale_nan(p.v)));
+                    &buf[..]
+                } else {
+                    samples
+                };
+                let res = if samples.is_empty() {
                     Ok(())
                 } else {
                     window_values(
                         name,
-                        &buf,
+                        samples,
                         &shape,
                         grid,
                         lookback,

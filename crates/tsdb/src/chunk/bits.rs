@@ -49,47 +49,74 @@ impl BitWriter {
 
 pub struct BitReader<'a> {
     bytes: &'a [u8],
-    pos: usize,
-    /// Bits still unread in bytes[pos].
-    left: u8,
+    /// Absolute position of the next unread bit (MSB first).
+    bit: usize,
 }
 
 impl<'a> BitReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        BitReader {
-            bytes,
-            pos: 0,
-            left: 8,
-        }
+        BitReader { bytes, bit: 0 }
+    }
+
+    /// The next 64 bits from the current position, left-aligned, zero-padded
+    /// past the end. Reads eight bytes at once: XOR-decoding spends most of
+    /// its time here.
+    #[inline]
+    fn peek64(&self) -> u64 {
+        let byte = self.bit >> 3;
+        let word = match self.bytes.get(byte..byte + 8) {
+            Some(b) => u64::from_be_bytes(b.try_into().unwrap()),
+            None => {
+                let mut buf = [0u8; 8];
+                let tail = self.bytes.get(byte..).unwrap_or(&[]);
+                buf[..tail.len()].copy_from_slice(tail);
+                u64::from_be_bytes(buf)
+            }
+        };
+        word << (self.bit & 7)
+    }
+
+    /// The next bits, left-aligned, and how many of them are valid (≤ 57).
+    #[inline]
+    pub fn window(&self) -> (u64, usize) {
+        (
+            self.peek64(),
+            (self.bytes.len() * 8).saturating_sub(self.bit).min(57),
+        )
+    }
+
+    /// Consumes `n` bits already examined through [`Self::window`].
+    #[inline]
+    pub fn skip(&mut self, n: usize) {
+        self.bit += n;
     }
 
     #[inline]
     pub fn read_bit(&mut self) -> Option<bool> {
-        if self.left == 0 {
-            self.pos += 1;
-            self.left = 8;
-        }
-        let b = *self.bytes.get(self.pos)?;
-        self.left -= 1;
-        Some((b >> self.left) & 1 == 1)
+        Some(self.read_bits(1)? == 1)
     }
 
     #[inline]
-    pub fn read_bits(&mut self, mut n: u8) -> Option<u64> {
-        let mut v = 0u64;
-        while n > 0 {
-            if self.left == 0 {
-                self.pos += 1;
-                self.left = 8;
-            }
-            let b = *self.bytes.get(self.pos)? as u64;
-            let take = n.min(self.left);
-            let shift = self.left - take;
-            v = (v << take) | ((b >> shift) & ((1u64 << take) - 1));
-            self.left -= take;
-            n -= take;
+    pub fn read_bits(&mut self, n: u8) -> Option<u64> {
+        if n == 0 {
+            return Some(0);
         }
-        Some(v)
+        let n = n.min(64) as usize;
+        if self.bit + n > self.bytes.len() * 8 {
+            return None;
+        }
+        // One window holds at least 57 valid bits after the in-byte shift.
+        if n <= 57 {
+            let v = self.peek64() >> (64 - n);
+            self.bit += n;
+            Some(v)
+        } else {
+            let hi = self.peek64() >> 32;
+            self.bit += 32;
+            let lo = self.peek64() >> (64 - (n - 32));
+            self.bit += n - 32;
+            Some((hi << (n - 32)) | lo)
+        }
     }
 }
 
