@@ -11,7 +11,7 @@ use sightline_promql::parser::{self, AtModifier, Card, Expr, ValueType};
 use sightline_promql::{Engine, Value};
 
 use super::params::{Params, now_ms, parse_duration, parse_time};
-use super::response::{ApiError, render_value, success, success_raw};
+use super::response::{ApiError, success, success_value};
 use crate::ApiState;
 
 /// Prometheus refuses range queries with more points than this per series.
@@ -104,11 +104,9 @@ async fn run(
     match res {
         Ok(Ok(mut r)) => {
             apply_limit(&mut r.value, opts.limit, &mut r.warnings);
-            let mut data = render_value(&r.value);
-            if opts.stats {
-                data.pop();
-                data.push_str(&format!(
-                    r#","stats":{{"timings":{{"evalTotalTime":{},"resultSortTime":0,"queryPreparationTime":{},"innerEvalTime":{},"execQueueTime":{},"execTotalTime":{}}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}}}}}}"#,
+            let stats = opts.stats.then(|| {
+                format!(
+                    r#","stats":{{"timings":{{"evalTotalTime":{},"resultSortTime":0,"queryPreparationTime":{},"innerEvalTime":{},"execQueueTime":{},"execTotalTime":{}}},"samples":{{"totalQueryableSamples":{},"peakSamples":{}}}}}"#,
                     eval_time.as_secs_f64(),
                     prepared.as_secs_f64(),
                     eval_time.as_secs_f64(),
@@ -116,9 +114,9 @@ async fn run(
                     opts.received.elapsed().as_secs_f64(),
                     r.stats.total_queryable_samples,
                     r.stats.peak_samples,
-                ));
-            }
-            success_raw(&data, &r.warnings, &r.infos)
+                )
+            });
+            success_value(&r.value, stats.as_deref(), &r.warnings, &r.infos)
         }
         Ok(Err(e)) => ApiError::from(e).into_response(),
         Err(e) => ApiError::internal(e.to_string()).into_response(),

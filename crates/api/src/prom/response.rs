@@ -114,6 +114,12 @@ fn annotations(s: &mut String, warnings: &[String], infos: &[String]) {
 }
 
 pub fn json_str(out: &mut String, v: &str) {
+    if !v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push('"');
+        out.push_str(v);
+        out.push('"');
+        return;
+    }
     out.push('"');
     for c in v.chars() {
         match c {
@@ -129,18 +135,56 @@ pub fn json_str(out: &mut String, v: &str) {
     out.push('"');
 }
 
+/// Appends the decimal digits of `v` (large results write millions of
+/// numbers; this skips the formatting machinery).
+#[inline]
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&b| b as char));
+}
+
 /// Prometheus writes times as seconds with exactly the millisecond digits needed.
 pub fn push_ts(out: &mut String, t: i64) {
-    use std::fmt::Write;
-    let mut t = t;
     if t < 0 {
         out.push('-');
-        t = -t;
     }
-    let _ = write!(out, "{}", t / 1000);
+    let t = t.unsigned_abs();
+    push_u64(out, t / 1000);
     let frac = t % 1000;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        out.push('.');
+        out.push((b'0' + (frac / 100) as u8) as char);
+        out.push((b'0' + (frac / 10 % 10) as u8) as char);
+        out.push((b'0' + (frac % 10) as u8) as char);
+    }
+}
+
+/// A float as Go's `strconv.FormatFloat(v, 'f', -1, 64)` writes it (which
+/// Rust's `Display` matches), with whole numbers — counters, bucket counts —
+/// written directly.
+#[inline]
+pub fn push_float(out: &mut String, v: f64) {
+    use std::fmt::Write;
+    if v.is_finite() {
+        if v.trunc() == v && v.abs() < 1e15 && !(v == 0.0 && v.is_sign_negative()) {
+            if v < 0.0 {
+                out.push('-');
+            }
+            push_u64(out, v.abs() as u64);
+        } else {
+            let _ = write!(out, "{v}");
+        }
+    } else {
+        out.push_str(&format_value(v));
     }
 }
 
@@ -158,32 +202,53 @@ pub fn push_labels(out: &mut String, l: &Labels) {
 }
 
 fn push_point(out: &mut String, t: i64, v: f64) {
-    use std::fmt::Write;
     out.push('[');
     push_ts(out, t);
     out.push_str(",\"");
-    // Written in place: large matrices render millions of these.
-    if v.is_finite() {
-        let _ = write!(out, "{v}");
-    } else {
-        out.push_str(&format_value(v));
-    }
+    push_float(out, v);
     out.push_str("\"]");
 }
 
-/// `{"resultType":..., "result":...}`.
-pub fn render_value(v: &Value) -> String {
+/// The success envelope around a query result, written into one buffer;
+/// `extra` (e.g. `,"stats":{...}`) goes inside the data object.
+pub fn success_value(
+    v: &Value,
+    extra: Option<&str>,
+    warnings: &[String],
+    infos: &[String],
+) -> Response {
     let mut s = String::with_capacity(256);
+    s.push_str(r#"{"status":"success","data":"#);
+    render_value_into(&mut s, v);
+    if let Some(x) = extra {
+        s.pop();
+        s.push_str(x);
+        s.push('}');
+    }
+    annotations(&mut s, warnings, infos);
+    s.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], s).into_response()
+}
+
+/// `{"resultType":..., "result":...}`.
+#[cfg(test)]
+fn render_value(v: &Value) -> String {
+    let mut s = String::with_capacity(256);
+    render_value_into(&mut s, v);
+    s
+}
+
+fn render_value_into(s: &mut String, v: &Value) {
     s.push_str(r#"{"resultType":""#);
     s.push_str(v.type_name());
     s.push_str(r#"","result":"#);
     match v {
-        Value::Scalar { t, v } => push_point(&mut s, *t, *v),
+        Value::Scalar { t, v } => push_point(s, *t, *v),
         Value::String { t, v } => {
             s.push('[');
-            push_ts(&mut s, *t);
+            push_ts(s, *t);
             s.push(',');
-            json_str(&mut s, v);
+            json_str(s, v);
             s.push(']');
         }
         Value::Vector(samples) => {
@@ -193,27 +258,31 @@ pub fn render_value(v: &Value) -> String {
                     s.push(',');
                 }
                 s.push_str(r#"{"metric":"#);
-                push_labels(&mut s, &smp.labels);
+                push_labels(s, &smp.labels);
                 s.push_str(r#","value":"#);
-                push_point(&mut s, smp.t, smp.v);
+                push_point(s, smp.t, smp.v);
                 s.push('}');
             }
             s.push(']');
         }
         Value::Matrix(series) => {
+            // Sized up front: large matrices would otherwise be copied on
+            // every doubling of the buffer.
+            let points: usize = series.iter().map(|x| x.points.len()).sum();
+            s.reserve(points * 24 + series.len() * 160);
             s.push('[');
             for (i, ser) in series.iter().enumerate() {
                 if i > 0 {
                     s.push(',');
                 }
                 s.push_str(r#"{"metric":"#);
-                push_labels(&mut s, &ser.labels);
+                push_labels(s, &ser.labels);
                 s.push_str(r#","values":["#);
                 for (j, (t, v)) in ser.points.iter().enumerate() {
                     if j > 0 {
                         s.push(',');
                     }
-                    push_point(&mut s, *t, *v);
+                    push_point(s, *t, *v);
                 }
                 s.push_str("]}");
             }
@@ -221,7 +290,6 @@ pub fn render_value(v: &Value) -> String {
         }
     }
     s.push('}');
-    s
 }
 
 #[cfg(test)]
@@ -239,6 +307,32 @@ mod tests {
         let mut s = String::new();
         push_ts(&mut s, 1_000);
         assert_eq!(s, "1");
+        let mut s = String::new();
+        push_ts(&mut s, -1_500);
+        assert_eq!(s, "-1.500");
+        let mut s = String::new();
+        push_ts(&mut s, 1_007);
+        assert_eq!(s, "1.007");
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -7.0,
+            123456789.0,
+            1.5,
+            -0.25,
+            1e15,
+            1e21,
+            999999999999999.0,
+            1e-7,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            4503599627370497.0,
+        ] {
+            let mut s = String::new();
+            push_float(&mut s, v);
+            assert_eq!(s, format!("{v}"), "{v:e}");
+        }
         let v = Value::Scalar {
             t: 1000,
             v: f64::INFINITY,

@@ -773,7 +773,8 @@ fn counter_rate(
         Some(m) if m.key == key => *m,
         _ => *memo.insert(RateTiming::new(key, range, is_rate)),
     };
-    if result > 0.0 && first.v >= 0.0 && !(first.v > result * tm.zero_bound) {
+    let bound = result * tm.zero_bound;
+    if result > 0.0 && first.v >= 0.0 && (bound.is_nan() || first.v <= bound) {
         let to_zero = tm.sampled * (first.v / result);
         if to_zero < tm.to_start {
             return Some(result * rate_factor(tm.sampled, to_zero, tm.to_end, range, is_rate));
