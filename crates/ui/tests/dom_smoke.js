@@ -1,0 +1,261 @@
+// Runs the UI's scripts in node against a live Sightline with a tiny DOM
+// stand-in (no browser on CI machines): every page renders without a script
+// error or an error box, and clicking the latency chart leads to a trace
+// search that finds traces, whose first result opens as a waterfall.
+//
+// usage: node dom_smoke.js http://127.0.0.1:PORT/ <service-with-traffic>
+"use strict";
+const vm = require("vm");
+
+const base = process.argv[2];
+const service = process.argv[3];
+const problems = [];
+
+class Node {
+  constructor() {
+    this.childNodes = [];
+    this.parentNode = null;
+    this.listeners = {};
+  }
+  appendChild(c) {
+    if (c.parentNode) c.parentNode.removeChild(c);
+    c.parentNode = this;
+    this.childNodes.push(c);
+    return c;
+  }
+  removeChild(c) {
+    const i = this.childNodes.indexOf(c);
+    if (i >= 0) this.childNodes.splice(i, 1);
+    c.parentNode = null;
+    return c;
+  }
+  get firstChild() {
+    return this.childNodes[0] || null;
+  }
+  addEventListener(t, f) {
+    (this.listeners[t] = this.listeners[t] || []).push(f);
+  }
+  fire(t, ev) {
+    ev = Object.assign({ type: t, target: this, preventDefault() {}, stopPropagation() {} }, ev || {});
+    for (const f of this.listeners[t] || []) f(ev);
+  }
+  get textContent() {
+    return this.childNodes.map((c) => c.textContent).join("");
+  }
+}
+class Text extends Node {
+  constructor(t) {
+    super();
+    this.data = t;
+  }
+  get textContent() {
+    return this.data;
+  }
+}
+class Element extends Node {
+  constructor(tag, ns) {
+    super();
+    this.tagName = tag.toUpperCase();
+    this.ns = ns;
+    this.attributes = {};
+    this.style = { setProperty(k, v) { this[k] = v; } };
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(this.tagName)) this.value = "";
+    const el = this;
+    this.classList = {
+      toggle(c, on) {
+        const s = new Set((el.attributes.class || "").split(/\s+/).filter(Boolean));
+        if (on) s.add(c);
+        else s.delete(c);
+        el.attributes.class = [...s].join(" ");
+      },
+      contains: (c) => (el.attributes.class || "").split(/\s+/).includes(c),
+    };
+  }
+  setAttribute(k, v) {
+    if (/^on/i.test(k)) problems.push("inline handler attribute " + k);
+    this.attributes[k] = String(v);
+  }
+  getAttribute(k) {
+    return k in this.attributes ? this.attributes[k] : null;
+  }
+  set innerHTML(_) {
+    problems.push("innerHTML used");
+  }
+  replaceChildren(...c) {
+    while (this.childNodes.length) this.removeChild(this.childNodes[0]);
+    c.forEach((x) => this.appendChild(x));
+  }
+  append(...c) {
+    c.forEach((x) => this.appendChild(typeof x === "string" ? new Text(x) : x));
+  }
+  closest(sel) {
+    const tags = sel.split(",").map((s) => s.trim().toUpperCase());
+    for (let e = this; e instanceof Element; e = e.parentNode) if (tags.includes(e.tagName)) return e;
+    return null;
+  }
+  focus() {}
+  scrollIntoView() {}
+  setPointerCapture() {}
+  getBoundingClientRect() {
+    return { left: 0, top: 0, width: 900, height: 240 };
+  }
+  get clientWidth() {
+    return 900;
+  }
+  get offsetWidth() {
+    return 120;
+  }
+  all(pred, out) {
+    out = out || [];
+    for (const c of this.childNodes) {
+      if (c instanceof Element) {
+        if (pred(c)) out.push(c);
+        c.all(pred, out);
+      }
+    }
+    return out;
+  }
+}
+
+const byId = {};
+for (const id of ["main", "trace-lookup", "trace-lookup-id"]) {
+  byId[id] = new Element(id === "trace-lookup-id" ? "input" : id === "main" ? "main" : "form");
+}
+let hash = "";
+const winListeners = {};
+const g = globalThis;
+g.document = {
+  createElement: (t) => new Element(t),
+  createElementNS: (ns, t) => new Element(t, ns),
+  createTextNode: (t) => new Text(t),
+  getElementById: (id) => byId[id],
+  querySelectorAll: () => [],
+  visibilityState: "visible",
+  title: "",
+};
+g.Node = Node;
+g.location = {
+  get hash() {
+    return hash;
+  },
+  set hash(v) {
+    hash = v.startsWith("#") ? v : "#" + v;
+    setTimeout(() => (winListeners.hashchange || []).forEach((f) => f()), 0);
+  },
+};
+g.window = { addEventListener: (t, f) => (winListeners[t] = winListeners[t] || []).push(f) };
+g.localStorage = { getItem: () => null, setItem() {} };
+g.ResizeObserver = class {
+  constructor(cb) {
+    this.cb = cb;
+  }
+  observe() {
+    setTimeout(() => this.cb([]), 0);
+  }
+};
+g.performance = g.performance || { now: () => Date.now() };
+g.confirm = () => true;
+const realFetch = g.fetch;
+let inflight = 0;
+g.fetch = async (url, init) => {
+  if (/^[a-z]+:|^\//i.test(url)) problems.push("non-relative URL fetched: " + url);
+  inflight++;
+  try {
+    return await realFetch(new URL(url, base), init);
+  } finally {
+    inflight--;
+  }
+};
+process.on("unhandledRejection", (e) => problems.push("unhandled rejection: " + (e && e.stack || e)));
+process.on("uncaughtException", (e) => problems.push("uncaught: " + (e && e.stack || e)));
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function settle() {
+  await sleep(50);
+  for (let i = 0; i < 400 && inflight > 0; i++) await sleep(25);
+  await sleep(80);
+}
+const main = byId.main;
+const errorsShown = () => main.all((e) => e.tagName === "DIV" && e.classList.contains("error")).map((e) => e.textContent);
+
+async function visit(h, expect) {
+  location.hash = h;
+  await settle();
+  const text = main.textContent;
+  for (const e of errorsShown()) problems.push(h + ": error shown: " + e);
+  for (const want of expect || []) if (!text.includes(want)) problems.push(h + ": missing text " + JSON.stringify(want) + " in " + JSON.stringify(text.slice(0, 400)));
+  return text;
+}
+
+// Writes each chart as an .svg file (to look at while developing).
+function dump(svgs, dir) {
+  const esc = (t) => String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;");
+  const ser = (n) => n instanceof Text ? esc(n.data)
+    : "<" + n.tagName.toLowerCase() + Object.entries(n.attributes).map(([k, v]) => " " + k + '="' + esc(v) + '"').join("") +
+      (n.tagName === "SVG" ? ' xmlns="http://www.w3.org/2000/svg" font-family="sans-serif"' : "") + ">" +
+      n.childNodes.map(ser).join("") + "</" + n.tagName.toLowerCase() + ">";
+  svgs.forEach((s, i) => require("fs").writeFileSync(dir + "/chart" + i + ".svg", ser(s)));
+}
+
+(async () => {
+  const res = await realFetch(base);
+  const html = await res.text();
+  const scripts = [...html.matchAll(/<script src="([^"]+)"/g)].map((m) => m[1]);
+  for (const src of scripts) {
+    const r = await realFetch(new URL(src, base));
+    vm.runInThisContext(await r.text(), { filename: src.split("?")[0] });
+  }
+  await settle();
+  await visit("#/services", ["Services", service]);
+  await visit("#/service/" + encodeURIComponent(service) + "?range=15m", ["Latency", "Operations", "p99"]);
+  // Click the p99 line near the right edge of the latency chart.
+  const svgs = main.all((e) => e.tagName === "SVG");
+  if (process.env.SMOKE_DUMP) dump(svgs, process.env.SMOKE_DUMP);
+  const overlay = svgs.length ? svgs[0].all((e) => e.tagName === "RECT" && e.getAttribute("fill") === "transparent")[0] : null;
+  if (!overlay) problems.push("no latency chart overlay");
+  else {
+    const paths = svgs[0].all((e) => e.tagName === "PATH" && e.getAttribute("stroke") === "#c2410c");
+    const d = paths.length ? paths[0].getAttribute("d") : "";
+    const pts = [...d.matchAll(/[ML]([\d.]+) ([\d.]+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    if (!pts.length) problems.push("latency chart has no p99 line");
+    else {
+      const [x, y] = pts[pts.length - 1];
+      overlay.fire("pointerdown", { clientX: x, clientY: y, pointerId: 1 });
+      overlay.fire("pointerup", { clientX: x, clientY: y, pointerId: 1 });
+      await settle();
+      if (!hash.startsWith("#/traces?") || !hash.includes("from=latency")) problems.push("latency click did not open a trace search: " + hash);
+      await settle();
+      const items = main.all((e) => e.classList.contains("trace-item"));
+      if (!items.length) problems.push("latency click found no traces: " + hash + " " + main.textContent.slice(0, 300));
+      else {
+        console.log("latency click → " + decodeURIComponent(hash) + " → " + items.length + " traces");
+        items[0].fire("click");
+        await settle();
+        if (!hash.startsWith("#/trace/")) problems.push("clicking a trace did not open it: " + hash);
+        const rows = main.all((e) => e.classList.contains("wf-row"));
+        if (rows.length < 2) problems.push("waterfall has no span rows");
+        else {
+          rows[1].fire("click");
+          await sleep(20);
+          if (!main.all((e) => e.classList.contains("wf-detail")).length) problems.push("clicking a span shows no details");
+        }
+      }
+    }
+  }
+  await visit("#/traces", ["Find traces"]);
+  await visit("#/traces?service=" + encodeURIComponent(service) + "&tags=" + encodeURIComponent("bad tags"), []);
+  problems.splice(0, problems.length, ...problems.filter((p) => !p.includes("tags: expected key=value")));
+  await visit("#/trace/00000000000000000000000000abcdef", ["No trace with this ID"]);
+  await visit("#/alerts", ["Firing and pending", "Alertmanager alerts", "Silences", "Rule groups"]);
+  await visit("#/query?expr=" + encodeURIComponent("sum by (service_name) (traces_span_metrics_calls_total)"), ["vector"]);
+  await visit("#/query?tab=graph&range=15m&expr=" + encodeURIComponent("rate(traces_span_metrics_calls_total[1m])"), ["matrix"]);
+  location.hash = "#/query?expr=" + encodeURIComponent("sum(");
+  await settle();
+  if (!errorsShown().some((e) => /parse error/.test(e))) problems.push("a PromQL syntax error is not shown: " + main.textContent.slice(0, 300));
+  if (problems.length) {
+    console.log("PROBLEMS\n" + problems.join("\n"));
+    process.exit(1);
+  }
+  console.log("ok");
+  process.exit(0);
+})();
