@@ -9,7 +9,8 @@
   let gen = 0;
   let timers = [];
 
-  async function render() {
+  // `quiet` (a refresh of the same page) keeps the old content until the new is ready.
+  async function render(quiet) {
     const { parts, params } = SL.parseHash();
     const name = ALIASES[parts[0] || ""] || parts[0];
     const my = ++gen;
@@ -20,7 +21,7 @@
       a.classList.toggle("active", page === name || (page === "services" && name === "service") || (page === "traces" && name === "trace"));
     }
     const root = SL.h("div");
-    main.replaceChildren(root);
+    if (quiet !== true) main.replaceChildren(root);
     const page = SL.pages[name];
     if (!page) {
       root.appendChild(SL.h("div", { class: "panel empty" }, "No page " + JSON.stringify(parts[0]) + ". ", SL.h("a", { href: "#/services" }, "Go to services")));
@@ -29,7 +30,7 @@
     const ctx = {
       alive: () => my === gen,
       rerender: () => {
-        if (my === gen) render();
+        if (my === gen) render(true);
       },
       // Re-render every `sec` seconds while this page is shown (and the tab visible).
       every: (sec, fn) => {
@@ -44,6 +45,7 @@
     } catch (e) {
       if (my === gen) root.appendChild(SL.errorBox(e));
     }
+    if (my === gen && root.parentNode !== main) main.replaceChildren(root);
   }
 
   document.getElementById("trace-lookup").addEventListener("submit", (ev) => {
@@ -54,6 +56,6 @@
     input.value = "";
     SL.go(["trace", id]);
   });
-  window.addEventListener("hashchange", render);
+  window.addEventListener("hashchange", () => render());
   render();
 })();

@@ -381,7 +381,7 @@ SL.pages = SL.pages || {};
           h("div", { class: "head" }, h("span", { class: "badge " + a.state }, a.state), h("span", { class: "name" }, a.labels.alertname || "(unnamed)"),
             labelChips(a.labels, "alertname"), h("span", { class: "spacer" }),
             a.activeAt ? h("span", { class: "muted small", title: a.activeAt }, "active since " + SL.fmtAgo(SL.parseTime(a.activeAt))) : null,
-            h("span", { class: "muted small" }, "value " + a.value)),
+            h("span", { class: "muted small", title: a.value }, "value " + SL.fmtNum(Number(a.value)))),
           a.annotations && (a.annotations.summary || a.annotations.description)
             ? h("div", { class: "ann" }, [a.annotations.summary, a.annotations.description].filter(Boolean).join(" — ")) : null));
       }

@@ -382,7 +382,6 @@ SL.pages = SL.pages || {};
       const width = Math.max(pct(sp.duration), 0.15);
       const color = SL.serviceColor(n.svc);
       const tl = h("div", { class: "wf-timeline" });
-      for (let i = 1; i < 4; i++) tl.appendChild(h("div", { class: "wf-tick", style: { left: i * 25 + "%" } }));
       tl.appendChild(h("div", {
         class: "wf-bar" + (n.error ? " error" : ""),
         style: { left: left + "%", width: width + "%", background: color },
@@ -440,14 +439,17 @@ SL.pages = SL.pages || {};
 
     function kvTable(rows) {
       if (!rows.length) return h("div", { class: "muted small" }, "none");
-      return h("table", null, h("tbody", null, rows.map(([k, v, cls]) => h("tr", null, h("td", null, k), h("td", { class: cls || "" }, v)))));
+      return h("table", null, h("tbody", null, rows.map(([k, v, cls, href]) => h("tr", null, h("td", null, k), h("td", { class: cls || "" }, v),
+        href ? h("td", null, h("a", { href, title: "traces with " + k + "=" + v }, "find")) : null))));
     }
 
     function detail(n) {
       const sp = n.span;
       const parent = n.parent ? n.parent.span.spanID : ((sp.references || []).find((r) => r.refType === "CHILD_OF") || {}).spanID;
+      const find = (k, v) => SL.href("traces", { service: n.svc, tags: k + "=" + JSON.stringify(v) });
       const tags = (sp.tags || []).map((t) => [t.key, tagValue(t),
-        (t.key === "error" || t.key === "otel.status_code" || t.key === "otel.status_description") && n.error ? "bad" : ""]);
+        (t.key === "error" || t.key === "otel.status_code" || t.key === "otel.status_description") && n.error ? "bad" : "",
+        find(t.key, tagValue(t))]);
       const res = [["service.name", n.svc]].concat((n.proc.tags || []).map((t) => [t.key, tagValue(t)]));
       const logs = (sp.logs || []).map((l) => {
         const ev = (l.fields || []).find((f) => f.key === "event");

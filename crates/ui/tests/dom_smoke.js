@@ -178,10 +178,21 @@ async function settle() {
 const main = byId.main;
 const errorsShown = () => main.all((e) => e.tagName === "DIV" && e.classList.contains("error")).map((e) => e.textContent);
 
+// Readable text of a subtree (SMOKE_TEXT=1 prints each page while developing).
+function pretty(n) {
+  if (n instanceof Text) return n.data;
+  if (n.tagName === "SVG") return "[chart]";
+  const inner = n.childNodes.map(pretty).join("");
+  if (["DIV", "P", "H1", "H2", "H3", "TR", "DETAILS", "SUMMARY", "FORM", "PRE"].includes(n.tagName)) return "\n" + inner;
+  if (n.tagName === "TD" || n.tagName === "TH") return " | " + inner;
+  return inner;
+}
+
 async function visit(h, expect) {
   location.hash = h;
   await settle();
   const text = main.textContent;
+  if (process.env.SMOKE_TEXT) console.log("===== " + h + pretty(main).replace(/\n\s*\n+/g, "\n"));
   for (const e of errorsShown()) problems.push(h + ": error shown: " + e);
   for (const want of expect || []) if (!text.includes(want)) problems.push(h + ": missing text " + JSON.stringify(want) + " in " + JSON.stringify(text.slice(0, 400)));
   return text;
@@ -232,12 +243,15 @@ function dump(svgs, dir) {
         items[0].fire("click");
         await settle();
         if (!hash.startsWith("#/trace/")) problems.push("clicking a trace did not open it: " + hash);
+        if (process.env.SMOKE_TEXT) console.log("===== " + hash + pretty(main).replace(/\n\s*\n+/g, "\n"));
         const rows = main.all((e) => e.classList.contains("wf-row"));
         if (rows.length < 2) problems.push("waterfall has no span rows");
         else {
           rows[1].fire("click");
           await sleep(20);
-          if (!main.all((e) => e.classList.contains("wf-detail")).length) problems.push("clicking a span shows no details");
+          const det = main.all((e) => e.classList.contains("wf-detail"));
+          if (!det.length) problems.push("clicking a span shows no details");
+          else if (process.env.SMOKE_TEXT) console.log("===== span details" + pretty(det[0]).replace(/\n\s*\n+/g, "\n"));
         }
       }
     }
