@@ -184,6 +184,12 @@ fn ui_is_served_and_every_api_it_calls_exists() {
     let (code, _, _) = fetch(srv.port, "GET", "/ui/app.js.map", b"", "");
     assert_eq!(code, 404);
 
+    // Before any data: every page shows its empty state without an error.
+    let node = node_available();
+    if node {
+        run_dom_smoke(&srv, "-");
+    }
+
     // Data for the APIs: traces (hence services and span metrics) and a silence.
     let mut trace_ids = Vec::new();
     for round in 0..4 {
@@ -274,19 +280,27 @@ fn ui_is_served_and_every_api_it_calls_exists() {
     assert_eq!(code, 200, "{body}");
 
     // The pages themselves, against this data, when node is available.
-    if std::process::Command::new("node")
+    if node {
+        run_dom_smoke(&srv, "payment");
+    } else {
+        eprintln!("node not installed; skipped rendering the pages");
+    }
+}
+
+fn node_available() -> bool {
+    std::process::Command::new("node")
         .arg("--version")
         .output()
-        .is_err()
-    {
-        eprintln!("node not installed; skipping the rendered-pages check");
-        return;
-    }
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Renders the pages with `crates/ui/tests/dom_smoke.js` against the server.
+fn run_dom_smoke(srv: &Server, service: &str) {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/tests/dom_smoke.js");
     let out = std::process::Command::new("node")
         .arg(&script)
         .arg(srv.url("/"))
-        .arg("payment")
+        .arg(service)
         .output()
         .unwrap();
     let text = format!(
@@ -294,6 +308,6 @@ fn ui_is_served_and_every_api_it_calls_exists() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{text}");
+    assert!(out.status.success(), "dom_smoke.js {service}:\n{text}");
     eprintln!("{text}");
 }

@@ -198,6 +198,14 @@ SL.pages = SL.pages || {};
     tiles.appendChild(tile("p95", SL.fmtMs(last(q.p95))));
     tiles.appendChild(tile("p99", SL.fmtMs(last(q.p99))));
 
+    // A point at t counts spans flushed into the metrics during (t - w, t]. The
+    // search matches span starts, so it reaches back by the longest duration in
+    // the picked bucket plus slack for exporter batching and the metrics flush.
+    const searchStart = (t, b, v) => {
+      const hi = ceilBound(b, v);
+      const longest = Number.isFinite(hi) ? hi : v * 2;
+      return Math.floor((t - wSec - longest / 1000 - 30) * 1e6);
+    };
     // Latency, with exemplars; clicking or boxing opens the traces behind it.
     const toTraces = (extra) => SL.go("traces", Object.assign({ service: svc, operation: op, limit: 20, sort: "longest" }, extra));
     const markers = [];
@@ -224,14 +232,14 @@ SL.pages = SL.pages || {};
       onPick: async ({ t, v, series }) => {
         const b = await bounds(svc);
         toTraces({
-          start: Math.floor((t - wSec) * 1e6), end: Math.ceil(t * 1e6),
+          start: searchStart(t, b, v), end: Math.ceil(t * 1e6),
           minDuration: SL.goDur(Math.floor(floorBound(b, v))), from: "latency",
           q: series.name + " ≈ " + SL.fmtMs(v) + " at " + SL.fmtClock(t, true),
         });
       },
       onBox: async ({ t0, t1, v0, v1 }) => {
         const b = await bounds(svc);
-        const extra = { start: Math.floor((t0 - wSec) * 1e6), end: Math.ceil(t1 * 1e6), from: "box" };
+        const extra = { start: searchStart(t0, b, v1 !== null ? v1 : Math.max(0, ...q.p99.map((p) => p[1]).filter(Number.isFinite))), end: Math.ceil(t1 * 1e6), from: "box" };
         if (v0 !== null) {
           extra.minDuration = SL.goDur(Math.floor(floorBound(b, Math.max(0, v0))));
           const hi = ceilBound(b, v1);
@@ -246,14 +254,14 @@ SL.pages = SL.pages || {};
     ratePanel.appendChild(SL.chart({
       series: [{ name: "requests/s", color: "#3b82f6", points: rate }, { name: "errors/s", color: ERR_COLOR, points: errs }],
       start, end, step, height: 180, yFmt: (v) => SL.fmtNum(v) + "/s", legend: true,
-      onBox: ({ t0, t1 }) => toTraces({ start: Math.floor((t0 - wSec) * 1e6), end: Math.ceil(t1 * 1e6), from: "box", sort: "recent" }),
+      onBox: ({ t0, t1 }) => toTraces({ start: Math.floor((t0 - wSec - 60) * 1e6), end: Math.ceil(t1 * 1e6), from: "rate", sort: "recent" }),
     }));
     const errPanel = h("div", { class: "panel" }, h("h3", null, "Error ratio"));
     errPanel.appendChild(SL.chart({
       series: [{ name: "errors", color: ERR_COLOR, points: ratio }],
       start, end, step, height: 180, yFmt: SL.fmtPct,
       hint: "click: failed traces at this time",
-      onPick: ({ t }) => toTraces({ start: Math.floor((t - wSec) * 1e6), end: Math.ceil(t * 1e6), tags: "error=true", from: "box", sort: "recent" }),
+      onPick: ({ t }) => toTraces({ start: Math.floor((t - wSec - 60) * 1e6), end: Math.ceil(t * 1e6), tags: "error=true", from: "errors", sort: "recent" }),
     }));
     charts.appendChild(ratePanel);
     charts.appendChild(errPanel);

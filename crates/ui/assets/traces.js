@@ -186,14 +186,17 @@ SL.pages = SL.pages || {};
 
     root.appendChild(h("div", { class: "page-head" }, h("div", null, h("h1", null, "Traces"),
       h("div", { class: "muted" }, "Search stored traces; click one to open its waterfall."))));
-    if (p("from") === "latency" || p("from") === "box") {
-      const parts = ["From the latency chart: traces of ", p("service") || "all services"];
+    const from = { latency: "the latency chart", box: "the latency chart", rate: "the request-rate chart", errors: "the error-ratio chart" }[p("from")];
+    if (from) {
+      const parts = ["From " + from + ": traces of ", p("service") || "all services"];
       if (p("operation")) parts.push(" (" + p("operation") + ")");
-      if (custom) parts.push(" ending between " + SL.fmtClock(Number(p("start")) / 1e6, true) + " and " + SL.fmtClock(Number(p("end")) / 1e6, true));
+      if (custom) parts.push(" starting between " + SL.fmtClock(Number(p("start")) / 1e6, true) + " and " + SL.fmtClock(Number(p("end")) / 1e6, true));
       if (p("minDuration")) parts.push(", at least " + p("minDuration"));
       if (p("maxDuration")) parts.push(", at most " + p("maxDuration"));
       if (p("q")) parts.push(" — you picked " + p("q"));
-      parts.push(". The histogram only knows bucket bounds, so the minimum is the lower bound of the bucket holding that latency.");
+      if (p("tags")) parts.push(", with " + p("tags"));
+      parts.push(".");
+      if (p("minDuration") && from === "the latency chart") parts.push(" The histogram only knows bucket bounds, so the minimum is the lower bound of the bucket holding that latency.");
       root.appendChild(h("div", { class: "hint" }, parts.join("")));
     }
     root.appendChild(form);
