@@ -136,8 +136,12 @@ SL.pages = SL.pages || {};
     const p = (k) => params.get(k) || "";
     const custom = p("start") && p("end");
     const form = h("form", { class: "panel", autocomplete: "off" });
-    const svcSel = h("select", { name: "service" }, h("option", { value: "" }, "(all services)"));
-    const opSel = h("select", { name: "operation" }, h("option", { value: "" }, "(all operations)"));
+    // The current choices are options from the start, so a search submitted
+    // before the lists load keeps them.
+    const svcSel = h("select", { name: "service" }, h("option", { value: "" }, "(all services)"),
+      p("service") ? h("option", { value: p("service"), selected: true }, p("service")) : null);
+    const opSel = h("select", { name: "operation" }, h("option", { value: "" }, "(all operations)"),
+      p("operation") ? h("option", { value: p("operation"), selected: true }, p("operation")) : null);
     const tagsIn = h("input", { type: "text", name: "tags", value: p("tags"), placeholder: "http.response.status_code=500 error=true", spellcheck: "false" });
     const minIn = h("input", { type: "text", name: "minDuration", value: p("minDuration"), placeholder: "e.g. 100ms, 1.5s" });
     const maxIn = h("input", { type: "text", name: "maxDuration", value: p("maxDuration"), placeholder: "e.g. 10s" });
@@ -172,15 +176,19 @@ SL.pages = SL.pages || {};
     });
 
     const loadOps = async (svc, want) => {
-      SL.clear(opSel).appendChild(h("option", { value: "" }, "(all operations)"));
-      if (!svc) return;
-      try {
-        const r = await SL.get("operations", { service: svc });
-        for (const o of r.data || []) opSel.appendChild(h("option", { value: o, selected: o === want }, o));
-        if (want && opSel.value !== want) opSel.appendChild(h("option", { value: want, selected: true }, want));
-      } catch (_) {
-        if (want) opSel.appendChild(h("option", { value: want, selected: true }, want));
+      let ops = [];
+      if (svc) {
+        try {
+          ops = (await SL.get("operations", { service: svc })).data || [];
+        } catch (_) {
+          ops = [];
+        }
       }
+      if (svcSel.value !== svc) return; // changed again meanwhile
+      const names = new Set(ops);
+      if (want) names.add(want);
+      SL.clear(opSel).appendChild(h("option", { value: "" }, "(all operations)"));
+      for (const o of [...names].sort()) opSel.appendChild(h("option", { value: o, selected: o === want }, o));
     };
     svcSel.addEventListener("change", () => loadOps(svcSel.value, ""));
 
@@ -204,9 +212,12 @@ SL.pages = SL.pages || {};
     root.appendChild(results);
 
     SL.get("services").then((r) => {
-      for (const svc of r.data || []) svcSel.appendChild(h("option", { value: svc, selected: svc === p("service") }, svc));
-      if (p("service") && svcSel.value !== p("service")) svcSel.appendChild(h("option", { value: p("service"), selected: true }, p("service")));
-      loadOps(p("service"), p("operation"));
+      const cur = svcSel.value;
+      SL.clear(svcSel).appendChild(h("option", { value: "" }, "(all services)"));
+      const names = new Set(r.data || []);
+      if (cur) names.add(cur);
+      for (const svc of [...names].sort()) svcSel.appendChild(h("option", { value: svc, selected: svc === cur }, svc));
+      if (cur === p("service")) loadOps(cur, opSel.value);
     }).catch((e) => form.appendChild(SL.errorBox(e)));
 
     // Search parameters for the Jaeger API.

@@ -60,7 +60,19 @@ class Element extends Node {
     this.ns = ns;
     this.attributes = {};
     this.style = { setProperty(k, v) { this[k] = v; } };
-    if (["INPUT", "SELECT", "TEXTAREA"].includes(this.tagName)) this.value = "";
+    if (["INPUT", "TEXTAREA"].includes(this.tagName)) this.value = "";
+    if (this.tagName === "SELECT") {
+      // value follows the selected option, as in a browser
+      Object.defineProperty(this, "value", {
+        get: () => {
+          const opts = this.all((e) => e.tagName === "OPTION");
+          const sel = opts.filter((o) => o.selected);
+          const o = sel.length ? sel[sel.length - 1] : opts[0];
+          return o ? o.getAttribute("value") || "" : "";
+        },
+        set: (v) => this.all((e) => e.tagName === "OPTION").forEach((o) => (o.selected = o.getAttribute("value") === v)),
+      });
+    }
     const el = this;
     this.classList = {
       toggle(c, on) {
@@ -283,6 +295,18 @@ function dump(svgs, dir) {
     else console.log("latency box → " + decodeURIComponent(hash));
   }
   await visit("#/traces", ["Find traces"]);
+  // Submit the search form: the chosen values end up in the route and the search runs.
+  await visit("#/traces?service=" + encodeURIComponent(service), ["Find traces"]);
+  const form = main.all((e) => e.tagName === "FORM")[0];
+  const field = (n) => form.all((e) => e.getAttribute("name") === n)[0];
+  field("minDuration").value = "1s";
+  field("tags").value = "span.kind=server";
+  form.fire("submit");
+  await settle();
+  await settle();
+  const hp = new URLSearchParams(hash.split("?")[1] || "");
+  if (hp.get("service") !== service || hp.get("minDuration") !== "1s" || hp.get("tags") !== "span.kind=server") problems.push("search form lost a field: " + hash);
+  if (!main.all((e) => e.classList.contains("trace-item")).length) problems.push("form search found no traces: " + decodeURIComponent(hash));
   await visit("#/traces?service=" + encodeURIComponent(service) + "&tags=" + encodeURIComponent("bad tags"), []);
   problems.splice(0, problems.length, ...problems.filter((p) => !p.includes("tags: expected key=value")));
   await visit("#/trace/00000000000000000000000000abcdef", ["No trace with this ID"]);
