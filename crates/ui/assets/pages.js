@@ -60,6 +60,7 @@ SL.pages = SL.pages || {};
       h("div", { class: "row" }, kindToggle(reload), h("button", { type: "button", onclick: reload }, "Refresh"))));
     const body = h("div", { class: "panel" }, h("p", { class: "muted" }, "Loading…"));
     root.appendChild(body);
+    ctx.every(60, reload);
 
     const k = kindMatcher(SL.kinds());
     const end = Math.floor(SL.nowSec());
@@ -106,7 +107,6 @@ SL.pages = SL.pages || {};
       { key: "p99", label: "p99 latency", num: true, cell: (r) => [SL.fmtMs(r.p99), SL.spark(r.p99S, { ...spark, color: Q_COLORS.p99, fmt: SL.fmtMs })] },
       { key: "links", label: "", nosort: true, cell: (r) => h("a", { href: SL.href("traces", { service: r.svc }) }, "traces") },
     ], rows, { sort: "svc", onRow: (r) => SL.go(["service", r.svc]) }));
-    ctx.every(60, reload);
   };
 
   // ------------------------------------------------------------ service dashboard
@@ -265,6 +265,8 @@ SL.pages = SL.pages || {};
     }));
     charts.appendChild(ratePanel);
     charts.appendChild(errPanel);
+
+    ctx.every(60, reload);
 
     // Per-operation breakdown over the whole range.
     const fo = [kindMatcher(SL.kinds()), "service_name=" + SL.pq(svc)];

@@ -7,6 +7,23 @@
 //! URLs relative to the page, so it works behind a reverse proxy that mounts
 //! Sightline under a path prefix.
 //!
+//! Pages (hash routes, `assets/*.js`):
+//! * `#/services`: every service (Jaeger service list ∪ span-metric
+//!   `service_name`s) with request rate, error ratio and p99 now, plus
+//!   last-hour sparklines, from `traces_span_metrics_calls_total` and
+//!   `traces_span_metrics_duration_milliseconds_bucket`.
+//! * `#/service/<name>`: RED charts over 15m/1h/6h/24h (p50/p95/p99 by
+//!   `histogram_quantile`, exemplar traces as markers) and a per-operation
+//!   table. Clicking a latency point, or dragging a box, opens the trace search
+//!   for that service and window with `minDuration` at the lower bound of the
+//!   histogram bucket holding the picked latency.
+//! * `#/traces`, `#/trace/<id>`: Jaeger search (service, operation, tags,
+//!   min/max duration, range, limit) with a duration scatter plot, and the
+//!   trace waterfall (span tree, service colours, errors, span details).
+//! * `#/alerts`: rule alerts, rule groups, Alertmanager alerts, silences
+//!   (create, expire).
+//! * `#/query`: PromQL as a table (instant) or a graph (range).
+//!
 //! Caching: `index.html` is always revalidated (`no-cache` + `ETag`) and refers
 //! to every asset as `ui/<file>?v=<content hash>`; a request carrying the
 //! current hash is cacheable for a year (`immutable`), any other is revalidated
