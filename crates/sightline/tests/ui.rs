@@ -51,8 +51,8 @@ fn kv(k: &str, v: J) -> J {
     json!({"key": k, "value": v})
 }
 
-/// `n` checkout traces (gateway → order → payment, every 4th payment slow,
-/// every 5th failing) as OTLP/JSON; returns the trace IDs.
+/// `n` checkout traces (gateway → order → payment through CLIENT spans, every
+/// 4th payment slow, every 5th failing) as OTLP/JSON; returns the trace IDs.
 fn send_checkouts(port: u16, n: u64, seed: u64) -> Vec<String> {
     let ms = 1_000_000u64;
     let mut by_service: Vec<(&str, Vec<J>)> =
@@ -75,12 +75,22 @@ fn send_checkouts(port: u16, n: u64, seed: u64) -> Vec<String> {
             "startTimeUnixNano": base.to_string(), "endTimeUnixNano": (base + (pay + 170) * ms).to_string(),
             "attributes": [kv("http.request.method", json!({"stringValue": "POST"}))], "status": status,
         }));
+        // CLIENT spans calling the next service: the service graph's edges.
+        by_service[0].1.push(json!({
+            "traceId": tid, "spanId": sid(4), "parentSpanId": sid(1), "name": "POST /orders", "kind": 3,
+            "startTimeUnixNano": (base + 15 * ms).to_string(), "endTimeUnixNano": (base + (pay + 145) * ms).to_string(),
+        }));
         by_service[1].1.push(json!({
-            "traceId": tid, "spanId": sid(2), "parentSpanId": sid(1), "name": "CreateOrder", "kind": 2,
+            "traceId": tid, "spanId": sid(2), "parentSpanId": sid(4), "name": "CreateOrder", "kind": 2,
             "startTimeUnixNano": (base + 20 * ms).to_string(), "endTimeUnixNano": (base + (pay + 140) * ms).to_string(),
         }));
+        by_service[1].1.push(json!({
+            "traceId": tid, "spanId": sid(5), "parentSpanId": sid(2), "name": "POST /charge", "kind": 3,
+            "startTimeUnixNano": (base + 55 * ms).to_string(), "endTimeUnixNano": (base + (pay + 65) * ms).to_string(),
+            "status": status,
+        }));
         by_service[2].1.push(json!({
-            "traceId": tid, "spanId": sid(3), "parentSpanId": sid(2), "name": "Charge", "kind": 2,
+            "traceId": tid, "spanId": sid(3), "parentSpanId": sid(5), "name": "Charge", "kind": 2,
             "startTimeUnixNano": (base + 60 * ms).to_string(), "endTimeUnixNano": (base + (pay + 60) * ms).to_string(),
             "attributes": [kv("card.note", json!({"stringValue": "<img src=x onerror=alert(1)>"}))],
             "events": [{"timeUnixNano": (base + 70 * ms).to_string(), "name": "retry", "attributes": []}],
@@ -187,7 +197,7 @@ fn ui_is_served_and_every_api_it_calls_exists() {
     // Before any data: every page shows its empty state without an error.
     let node = node_available();
     if node {
-        run_dom_smoke(&srv, "-");
+        run_dom_smoke(&srv, &["-"]);
     }
 
     // Data for the APIs: traces (hence services and span metrics) and a silence.
@@ -281,7 +291,7 @@ fn ui_is_served_and_every_api_it_calls_exists() {
 
     // The pages themselves, against this data, when node is available.
     if node {
-        run_dom_smoke(&srv, "payment");
+        run_dom_smoke(&srv, &["payment", "order"]);
     } else {
         eprintln!("node not installed; skipped rendering the pages");
     }
@@ -295,12 +305,12 @@ fn node_available() -> bool {
 }
 
 /// Renders the pages with `crates/ui/tests/dom_smoke.js` against the server.
-fn run_dom_smoke(srv: &Server, service: &str) {
+fn run_dom_smoke(srv: &Server, args: &[&str]) {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/tests/dom_smoke.js");
     let out = std::process::Command::new("node")
         .arg(&script)
         .arg(srv.url("/"))
-        .arg(service)
+        .args(args)
         .output()
         .unwrap();
     let text = format!(
@@ -308,6 +318,6 @@ fn run_dom_smoke(srv: &Server, service: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "dom_smoke.js {service}:\n{text}");
+    assert!(out.status.success(), "dom_smoke.js {args:?}:\n{text}");
     eprintln!("{text}");
 }

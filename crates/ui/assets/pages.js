@@ -168,10 +168,12 @@ SL.pages = SL.pages || {};
     const charts = h("div", { class: "grid2" });
     const latPanel = h("div", { class: "panel" });
     const opsPanel = h("div", { class: "panel" }, h("h2", null, "Operations"), h("p", { class: "muted" }, "Loading…"));
+    const depPanel = h("div", { class: "panel" }, h("h2", null, "Dependencies"), h("p", { class: "muted" }, "Loading…"));
     root.appendChild(tiles);
     root.appendChild(latPanel);
     root.appendChild(charts);
     root.appendChild(opsPanel);
+    root.appendChild(depPanel);
     latPanel.appendChild(h("p", { class: "muted" }, "Loading…"));
 
     let res;
@@ -267,6 +269,7 @@ SL.pages = SL.pages || {};
     charts.appendChild(errPanel);
 
     ctx.every(60, reload);
+    dependencies(depPanel, svc, rangeSec, end);
 
     // Per-operation breakdown over the whole range.
     const fo = [kindMatcher(SL.kinds()), "service_name=" + SL.pq(svc)];
@@ -301,6 +304,33 @@ SL.pages = SL.pages || {};
       opsPanel.appendChild(SL.errorBox(e));
     }
   };
+
+  // Callers and callees from the service graph (CLIENT span → SERVER child pairs).
+  async function dependencies(panel, svc, rangeSec, end) {
+    const R = SL.promDur(rangeSec);
+    const q = (side, other, metric) => `sum by (${other}) (rate(traces_service_graph_${metric}{${side}=${SL.pq(svc)}}[${R}]))`;
+    try {
+      const [inT, inF, outT, outF] = await Promise.all([
+        q("server", "client", "request_total"), q("server", "client", "request_failed_total"),
+        q("client", "server", "request_total"), q("client", "server", "request_failed_total"),
+      ].map((x) => SL.instant(x, end)));
+      SL.clear(panel).appendChild(h("h2", null, "Dependencies ", h("span", { class: "muted small" }, "from the service graph, averaged over the last " + R)));
+      const side = (title, tot, fail, label) => {
+        const t = byLabel(tot, label), f = byLabel(fail, label);
+        const rows = [...t.keys()].filter((k) => k).map((k) => ({ peer: k, rate: t.get(k), err: t.get(k) > 0 ? (f.get(k) || 0) / t.get(k) : NaN }));
+        return h("div", null, h("h3", null, title),
+          rows.length ? SL.table([
+            { key: "peer", label: "Service", cell: (r) => h("a", { href: SL.href(["service", r.peer]) }, h("span", { class: "dot", style: { background: SL.serviceColor(r.peer) } }), r.peer) },
+            { key: "rate", label: "Requests", num: true, cell: (r) => SL.fmtRate(r.rate) },
+            { key: "err", label: "Failed", num: true, cell: (r) => h("span", { class: r.err > 0 ? "bad" : "" }, SL.fmtPct(r.err)) },
+          ], rows, { sort: "rate", desc: true }) : h("div", { class: "muted small" }, "none seen"));
+      };
+      panel.appendChild(h("div", { class: "grid2" }, side("Called by", inT, inF, "client"), side("Calls", outT, outF, "server")));
+    } catch (e) {
+      SL.clear(panel).appendChild(h("h2", null, "Dependencies"));
+      panel.appendChild(SL.errorBox(e));
+    }
+  }
 
   // ------------------------------------------------------------ alerts
   const labelChips = (labels, skip) => Object.keys(labels || {}).filter((k) => k !== skip).sort()

@@ -3,7 +3,7 @@
 // error or an error box, and clicking the latency chart leads to a trace
 // search that finds traces, whose first result opens as a waterfall.
 //
-// usage: node dom_smoke.js http://127.0.0.1:PORT/ <service-with-traffic>
+// usage: node dom_smoke.js http://127.0.0.1:PORT/ <service-with-traffic> [<its caller>]
 //        node dom_smoke.js http://127.0.0.1:PORT/ -     (a server without data)
 "use strict";
 const vm = require("vm");
@@ -242,7 +242,10 @@ function dump(svgs, dir) {
     return;
   }
   await visit("#/services", ["Services", service]);
-  await visit("#/service/" + encodeURIComponent(service) + "?range=15m", ["Latency", "Operations", "p99"]);
+  const svcText = await visit("#/service/" + encodeURIComponent(service) + "?range=15m", ["Latency", "Operations", "p99", "Called by"]);
+  // With a caller given, the service graph must show it under "Called by".
+  const callers = (svcText.split("Called by")[1] || "").split("Calls")[0];
+  if (process.argv[4] && !callers.includes(process.argv[4])) problems.push("caller " + process.argv[4] + " missing from the dependencies: " + callers);
   // Click the p99 line near the right edge of the latency chart.
   const svgs = main.all((e) => e.tagName === "SVG");
   if (process.env.SMOKE_DUMP) dump(svgs, process.env.SMOKE_DUMP);
