@@ -4,8 +4,6 @@
 // Helpers return ready-made error responses; their size does not matter here.
 #![allow(clippy::result_large_err)]
 
-use std::collections::BTreeMap;
-
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -312,15 +310,10 @@ async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
     let now = am.now();
     let rt = am.runtime();
     // Fingerprint order: the same as ordering their 16-digit hex strings.
-    let mut alerts: Vec<(u64, Alert)> = am
-        .shared
-        .alerts
-        .list()
-        .into_iter()
-        .filter(|a| !a.resolved_at(now))
-        .map(|a| (a.fingerprint(), a))
-        .collect();
-    alerts.sort_unstable_by_key(|(fp, _)| *fp);
+    // Only the fingerprints are collected up front; each chunk reads its
+    // alerts from the store (no copy of every alert for the whole response).
+    let mut fps = am.shared.alerts.fingerprints();
+    fps.sort_unstable();
     let (mut i, mut started, mut first, mut done) = (0, false, true, false);
     chunked_json(move || {
         if done {
@@ -331,10 +324,13 @@ async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
             buf.push(b'[');
             started = true;
         }
-        while i < alerts.len() && buf.len() < CHUNK {
-            let (fp, a) = &alerts[i];
+        while i < fps.len() && buf.len() < CHUNK {
+            let fp = fps[i];
             i += 1;
-            if !f.matchers.iter().all(|m| m.matches_labels(&a.labels)) {
+            let Some(a) = am.shared.alerts.get(fp) else {
+                continue;
+            };
+            if a.resolved_at(now) || !f.matchers.iter().all(|m| m.matches_labels(&a.labels)) {
                 continue;
             }
             let receivers: Vec<&str> = rt
@@ -348,7 +344,7 @@ async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
             {
                 continue;
             }
-            let st = alert_status(&am, &rt, a, now);
+            let st = alert_status(&am, &rt, &a, now);
             if !f.keep_status(&st) {
                 continue;
             }
@@ -356,9 +352,9 @@ async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
                 buf.push(b',');
             }
             first = false;
-            out::alert(&mut buf, a, *fp, &st, &receivers);
+            out::alert(&mut buf, &a, fp, &st, &receivers);
         }
-        if i == alerts.len() {
+        if i == fps.len() {
             buf.push(b']');
             done = true;
         }
@@ -387,7 +383,9 @@ async fn get_groups(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
     };
     let now = am.now();
     let rt = am.runtime();
-    let statuses = parking_lot::Mutex::new(BTreeMap::new());
+    // Statuses are computed while writing; the group filter needs them only
+    // when a state is excluded (no map of every alert's status).
+    let by_status = !(f.active && f.silenced && f.inhibited);
     let groups = rt.dispatcher.groups(
         |r| {
             f.receiver
@@ -398,17 +396,9 @@ async fn get_groups(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
             if a.resolved_at(now) || !f.matchers.iter().all(|m| m.matches_labels(&a.labels)) {
                 return false;
             }
-            let st = alert_status(&am, &rt, a, now);
-            let keep = f.keep_status(&st);
-            statuses.lock().insert(a.fingerprint(), st);
-            keep
+            !by_status || f.keep_status(&alert_status(&am, &rt, a, now))
         },
     );
-    let statuses = statuses.into_inner();
-    let empty = Status {
-        silenced_by: vec![],
-        inhibited_by: vec![],
-    };
     let (mut gi, mut ai, mut started, mut done) = (0, 0, false, false);
     chunked_json(move || {
         if done {
@@ -445,14 +435,8 @@ async fn get_groups(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
                     .iter()
                     .map(|r| r.opts.receiver.as_str())
                     .collect();
-                let fp = a.fingerprint();
-                out::alert(
-                    &mut buf,
-                    a,
-                    fp,
-                    statuses.get(&fp).unwrap_or(&empty),
-                    &receivers,
-                );
+                let st = alert_status(&am, &rt, a, now);
+                out::alert(&mut buf, a, a.fingerprint(), &st, &receivers);
                 ai += 1;
             }
             if ai >= g.alerts.len() {
