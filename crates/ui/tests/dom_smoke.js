@@ -242,7 +242,24 @@ function dump(svgs, dir) {
     return;
   }
   await visit("#/services", ["Services", service]);
+  // Sort by a column, switch span kinds.
+  const th = main.all((e) => e.tagName === "TH" && e.textContent.startsWith("Requests"))[0];
+  th.fire("click");
+  if (!main.all((e) => e.tagName === "TH" && e.textContent.startsWith("Requests ▾")).length) problems.push("sorting by requests did nothing");
+  main.all((e) => e.tagName === "BUTTON" && e.textContent === "All spans")[0].fire("click");
+  await settle();
+  if (!main.textContent.includes(service)) problems.push("all-spans view lost the service");
   const svcText = await visit("#/service/" + encodeURIComponent(service) + "?range=15m", ["Latency", "Operations", "p99", "Called by"]);
+  // A row of the operations table narrows the charts to that operation.
+  const opRow = main.all((e) => e.tagName === "TR" && e.classList.contains("clickable"))[0];
+  if (!opRow) problems.push("no operation rows");
+  else {
+    opRow.fire("click", { target: opRow.childNodes[1] });
+    await settle();
+    if (!hash.includes("op=")) problems.push("operation row click did not filter: " + hash);
+    location.hash = "#/service/" + encodeURIComponent(service) + "?range=15m";
+    await settle();
+  }
   // With a caller given, the service graph must show it under "Called by".
   const callers = (svcText.split("Called by")[1] || "").split("Calls")[0];
   if (process.argv[4] && !callers.includes(process.argv[4])) problems.push("caller " + process.argv[4] + " missing from the dependencies: " + callers);
@@ -314,6 +331,28 @@ function dump(svgs, dir) {
   problems.splice(0, problems.length, ...problems.filter((p) => !p.includes("tags: expected key=value")));
   await visit("#/trace/00000000000000000000000000abcdef", ["No trace with this ID"]);
   await visit("#/alerts", ["Firing and pending", "Alertmanager alerts", "Silences", "Rule groups"]);
+  // Create a silence through the form, then expire it with its button.
+  const sform = main.all((e) => e.tagName === "FORM")[0];
+  const inputs = sform.all((e) => e.tagName === "INPUT");
+  inputs[0].value = 'service="smoke", alertname=~"Smoke.*"';
+  inputs[1].value = "1h";
+  inputs[2].value = "smoke test";
+  inputs[3].value = "checking the form";
+  sform.fire("submit");
+  await settle();
+  await sleep(900);
+  await settle();
+  let page = main.textContent;
+  if (!page.includes('alertname=~"Smoke.*"') || !page.includes("checking the form")) problems.push("created silence not listed: " + page.slice(0, 600));
+  const expire = main.all((e) => e.tagName === "BUTTON" && e.textContent === "Expire")[0];
+  if (!expire) problems.push("no Expire button");
+  else {
+    expire.fire("click", { target: expire });
+    await settle();
+    await settle();
+    page = main.textContent;
+    if (!page.includes("No active or pending silences") || !/\d+ expired/.test(page)) problems.push("silence not expired: " + page.slice(0, 800));
+  }
   await visit("#/query?expr=" + encodeURIComponent("sum by (service_name) (traces_span_metrics_calls_total)"), ["vector"]);
   await visit("#/query?tab=graph&range=15m&expr=" + encodeURIComponent("rate(traces_span_metrics_calls_total[1m])"), ["matrix"]);
   location.hash = "#/query?expr=" + encodeURIComponent("sum(");
