@@ -170,23 +170,40 @@ g.performance = g.performance || { now: () => Date.now() };
 g.confirm = () => true;
 const realFetch = g.fetch;
 let inflight = 0;
+// Counts a request as in flight until its body has been read (SL.call always reads it).
 g.fetch = async (url, init) => {
   if (/^[a-z]+:|^\//i.test(url)) problems.push("non-relative URL fetched: " + url);
   inflight++;
+  let res;
   try {
-    return await realFetch(new URL(url, base), init);
-  } finally {
+    res = await realFetch(new URL(url, base), init);
+  } catch (e) {
     inflight--;
+    throw e;
   }
+  const text = res.text.bind(res);
+  res.text = async () => {
+    try {
+      return await text();
+    } finally {
+      inflight--;
+    }
+  };
+  return res;
 };
 process.on("unhandledRejection", (e) => problems.push("unhandled rejection: " + (e && e.stack || e)));
 process.on("uncaughtException", (e) => problems.push("uncaught: " + (e && e.stack || e)));
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Waits until no request has been in flight for 150ms (chained requests start
+// within that), at most a minute on a busy machine.
 async function settle() {
-  await sleep(50);
-  for (let i = 0; i < 400 && inflight > 0; i++) await sleep(25);
-  await sleep(80);
+  await sleep(30);
+  let idle = 0;
+  for (let i = 0; i < 2000 && idle < 5; i++) {
+    await sleep(30);
+    idle = inflight > 0 ? 0 : idle + 1;
+  }
 }
 const main = byId.main;
 const errorsShown = () => main.all((e) => e.tagName === "DIV" && e.classList.contains("error")).map((e) => e.textContent);
