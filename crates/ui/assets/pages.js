@@ -23,10 +23,13 @@ SL.pages = SL.pages || {};
   // $__rate_interval: at least four 15s span-metric flushes, and at least one step.
   const rateWindow = (step) => Math.max(60, step + 15);
 
-  const kindToggle = (onChange) => SL.seg([["entry", "Entry spans"], ["all", "All spans"]], SL.kinds(), (v) => {
+  const kindToggle = (onChange) => h("span", {
+    title: "Entry spans: SERVER and CONSUMER spans, the requests a service receives (as Jaeger's Monitor tab counts them).\n" +
+      "All spans: every span the service records, including CLIENT and INTERNAL ones.",
+  }, SL.seg([["entry", "Entry spans"], ["all", "All spans"]], SL.kinds(), (v) => {
     SL.store.set("kinds", v);
     onChange();
-  });
+  }));
 
   // instant vector → Map(label value → number)
   const byLabel = (vec, label) => {
@@ -230,7 +233,7 @@ SL.pages = SL.pages || {};
       series: ["p99", "p95", "p50"].map((k) => ({ name: k, color: Q_COLORS[k], points: q[k], width: k === "p99" ? 2 : 1.6 })),
       start, end, step, height: 240, yFmt: SL.fmtMs, legend: true, markers,
       hint: "click: traces at this latency",
-      empty: "no spans in this range",
+      empty: SL.kinds() === "entry" ? "no entry spans in this range (try All spans)" : "no spans in this range",
       onPick: async ({ t, v, series }) => {
         const b = await bounds(svc);
         toTraces({
