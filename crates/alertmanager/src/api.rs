@@ -182,8 +182,50 @@ mod out {
         buf.push(b'}');
     }
 
-    fn ts(buf: &mut Vec<u8>, t: Ts) {
-        write!(buf, "\"{t}\"").expect("writing to a Vec");
+    /// `digits.len()` decimal digits of `v`, zero-padded.
+    fn digits(out: &mut [u8], mut v: u32) {
+        for d in out.iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+
+    /// A quoted timestamp as `Ts`'s `Display` writes it (RFC 3339, UTC,
+    /// fraction without trailing zeros), without the formatting machinery:
+    /// listings write three per alert.
+    pub fn ts(buf: &mut Vec<u8>, t: Ts) {
+        let (y, mo, d, h, mi, s, ns, _) = t.civil();
+        if !(0..=9999).contains(&y) {
+            write!(buf, "\"{t}\"").expect("writing to a Vec");
+            return;
+        }
+        let mut b = *b"\"0000-00-00T00:00:00.000000000";
+        digits(&mut b[1..5], y as u32);
+        digits(&mut b[6..8], mo);
+        digits(&mut b[9..11], d);
+        digits(&mut b[12..14], h);
+        digits(&mut b[15..17], mi);
+        digits(&mut b[18..20], s);
+        let mut end = 20;
+        if ns != 0 {
+            digits(&mut b[21..30], ns);
+            end = 30;
+            while b[end - 1] == b'0' {
+                end -= 1;
+            }
+        }
+        buf.extend_from_slice(&b[..end]);
+        buf.extend_from_slice(b"Z\"");
+    }
+
+    /// A fingerprint as 16 lowercase hex digits.
+    fn fp_hex(buf: &mut Vec<u8>, fp: u64) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut h = [0u8; 16];
+        for (i, c) in h.iter_mut().enumerate() {
+            *c = HEX[(fp >> (60 - 4 * i) & 0xf) as usize];
+        }
+        buf.extend_from_slice(&h);
     }
 
     fn strs(buf: &mut Vec<u8>, v: &[String]) {
@@ -202,7 +244,9 @@ mod out {
         labels(buf, &a.annotations);
         buf.extend_from_slice(b",\"endsAt\":");
         ts(buf, a.ends_at);
-        write!(buf, ",\"fingerprint\":\"{fp:016x}\",\"receivers\":[").expect("writing to a Vec");
+        buf.extend_from_slice(b",\"fingerprint\":\"");
+        fp_hex(buf, fp);
+        buf.extend_from_slice(b"\",\"receivers\":[");
         for (i, r) in receivers.iter().enumerate() {
             if i > 0 {
                 buf.push(b',');
@@ -623,5 +667,31 @@ mod tests {
             serde_json::to_string(&*a.labels).unwrap(),
         );
         assert_eq!(String::from_utf8(buf).unwrap(), want);
+        let mut buf = Vec::new();
+        out::alert(&mut buf, &a, u64::MAX - 0x0123_4567, &st, &[]);
+        let v: Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["fingerprint"], format!("{:016x}", u64::MAX - 0x0123_4567));
+    }
+
+    #[test]
+    fn listing_timestamps_match_display() {
+        for ns in [
+            0,
+            1,
+            1_000_000_000,
+            1_764_133_896_969_000_000,
+            1_764_133_896_970_213_915,
+            1_764_133_896_100_000_000,
+            -1,
+            -1_500_000_000,
+            i64::MAX,
+            i64::MIN, // Go's zero time, 0001-01-01
+            i64::MIN + 1,
+        ] {
+            let t = Ts::from_nanos(ns);
+            let mut buf = Vec::new();
+            out::ts(&mut buf, t);
+            assert_eq!(String::from_utf8(buf).unwrap(), format!("\"{t}\""), "{ns}");
+        }
     }
 }
