@@ -4,8 +4,6 @@
 // Helpers return ready-made error responses; their size does not matter here.
 #![allow(clippy::result_large_err)]
 
-use std::collections::BTreeMap;
-
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -184,8 +182,50 @@ mod out {
         buf.push(b'}');
     }
 
-    fn ts(buf: &mut Vec<u8>, t: Ts) {
-        write!(buf, "\"{t}\"").expect("writing to a Vec");
+    /// `digits.len()` decimal digits of `v`, zero-padded.
+    fn digits(out: &mut [u8], mut v: u32) {
+        for d in out.iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+
+    /// A quoted timestamp as `Ts`'s `Display` writes it (RFC 3339, UTC,
+    /// fraction without trailing zeros), without the formatting machinery:
+    /// listings write three per alert.
+    pub fn ts(buf: &mut Vec<u8>, t: Ts) {
+        let (y, mo, d, h, mi, s, ns, _) = t.civil();
+        if !(0..=9999).contains(&y) {
+            write!(buf, "\"{t}\"").expect("writing to a Vec");
+            return;
+        }
+        let mut b = *b"\"0000-00-00T00:00:00.000000000";
+        digits(&mut b[1..5], y as u32);
+        digits(&mut b[6..8], mo);
+        digits(&mut b[9..11], d);
+        digits(&mut b[12..14], h);
+        digits(&mut b[15..17], mi);
+        digits(&mut b[18..20], s);
+        let mut end = 20;
+        if ns != 0 {
+            digits(&mut b[21..30], ns);
+            end = 30;
+            while b[end - 1] == b'0' {
+                end -= 1;
+            }
+        }
+        buf.extend_from_slice(&b[..end]);
+        buf.extend_from_slice(b"Z\"");
+    }
+
+    /// A fingerprint as 16 lowercase hex digits.
+    fn fp_hex(buf: &mut Vec<u8>, fp: u64) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut h = [0u8; 16];
+        for (i, c) in h.iter_mut().enumerate() {
+            *c = HEX[(fp >> (60 - 4 * i) & 0xf) as usize];
+        }
+        buf.extend_from_slice(&h);
     }
 
     fn strs(buf: &mut Vec<u8>, v: &[String]) {
@@ -204,7 +244,9 @@ mod out {
         labels(buf, &a.annotations);
         buf.extend_from_slice(b",\"endsAt\":");
         ts(buf, a.ends_at);
-        write!(buf, ",\"fingerprint\":\"{fp:016x}\",\"receivers\":[").expect("writing to a Vec");
+        buf.extend_from_slice(b",\"fingerprint\":\"");
+        fp_hex(buf, fp);
+        buf.extend_from_slice(b"\",\"receivers\":[");
         for (i, r) in receivers.iter().enumerate() {
             if i > 0 {
                 buf.push(b',');
@@ -312,15 +354,10 @@ async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
     let now = am.now();
     let rt = am.runtime();
     // Fingerprint order: the same as ordering their 16-digit hex strings.
-    let mut alerts: Vec<(u64, Alert)> = am
-        .shared
-        .alerts
-        .list()
-        .into_iter()
-        .filter(|a| !a.resolved_at(now))
-        .map(|a| (a.fingerprint(), a))
-        .collect();
-    alerts.sort_unstable_by_key(|(fp, _)| *fp);
+    // Only the fingerprints are collected up front; each chunk reads its
+    // alerts from the store (no copy of every alert for the whole response).
+    let mut fps = am.shared.alerts.fingerprints();
+    fps.sort_unstable();
     let (mut i, mut started, mut first, mut done) = (0, false, true, false);
     chunked_json(move || {
         if done {
@@ -331,10 +368,13 @@ async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
             buf.push(b'[');
             started = true;
         }
-        while i < alerts.len() && buf.len() < CHUNK {
-            let (fp, a) = &alerts[i];
+        while i < fps.len() && buf.len() < CHUNK {
+            let fp = fps[i];
             i += 1;
-            if !f.matchers.iter().all(|m| m.matches_labels(&a.labels)) {
+            let Some(a) = am.shared.alerts.get(fp) else {
+                continue;
+            };
+            if a.resolved_at(now) || !f.matchers.iter().all(|m| m.matches_labels(&a.labels)) {
                 continue;
             }
             let receivers: Vec<&str> = rt
@@ -348,7 +388,7 @@ async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
             {
                 continue;
             }
-            let st = alert_status(&am, &rt, a, now);
+            let st = alert_status(&am, &rt, &a, now);
             if !f.keep_status(&st) {
                 continue;
             }
@@ -356,9 +396,9 @@ async fn get_alerts(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
                 buf.push(b',');
             }
             first = false;
-            out::alert(&mut buf, a, *fp, &st, &receivers);
+            out::alert(&mut buf, &a, fp, &st, &receivers);
         }
-        if i == alerts.len() {
+        if i == fps.len() {
             buf.push(b']');
             done = true;
         }
@@ -387,7 +427,9 @@ async fn get_groups(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
     };
     let now = am.now();
     let rt = am.runtime();
-    let statuses = parking_lot::Mutex::new(BTreeMap::new());
+    // Statuses are computed while writing; the group filter needs them only
+    // when a state is excluded (no map of every alert's status).
+    let by_status = !(f.active && f.silenced && f.inhibited);
     let groups = rt.dispatcher.groups(
         |r| {
             f.receiver
@@ -398,17 +440,9 @@ async fn get_groups(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
             if a.resolved_at(now) || !f.matchers.iter().all(|m| m.matches_labels(&a.labels)) {
                 return false;
             }
-            let st = alert_status(&am, &rt, a, now);
-            let keep = f.keep_status(&st);
-            statuses.lock().insert(a.fingerprint(), st);
-            keep
+            !by_status || f.keep_status(&alert_status(&am, &rt, a, now))
         },
     );
-    let statuses = statuses.into_inner();
-    let empty = Status {
-        silenced_by: vec![],
-        inhibited_by: vec![],
-    };
     let (mut gi, mut ai, mut started, mut done) = (0, 0, false, false);
     chunked_json(move || {
         if done {
@@ -445,14 +479,8 @@ async fn get_groups(State(am): State<Alertmanager>, RawQuery(raw): RawQuery) -> 
                     .iter()
                     .map(|r| r.opts.receiver.as_str())
                     .collect();
-                let fp = a.fingerprint();
-                out::alert(
-                    &mut buf,
-                    a,
-                    fp,
-                    statuses.get(&fp).unwrap_or(&empty),
-                    &receivers,
-                );
+                let st = alert_status(&am, &rt, a, now);
+                out::alert(&mut buf, a, a.fingerprint(), &st, &receivers);
                 ai += 1;
             }
             if ai >= g.alerts.len() {
@@ -639,5 +667,31 @@ mod tests {
             serde_json::to_string(&*a.labels).unwrap(),
         );
         assert_eq!(String::from_utf8(buf).unwrap(), want);
+        let mut buf = Vec::new();
+        out::alert(&mut buf, &a, u64::MAX - 0x0123_4567, &st, &[]);
+        let v: Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["fingerprint"], format!("{:016x}", u64::MAX - 0x0123_4567));
+    }
+
+    #[test]
+    fn listing_timestamps_match_display() {
+        for ns in [
+            0,
+            1,
+            1_000_000_000,
+            1_764_133_896_969_000_000,
+            1_764_133_896_970_213_915,
+            1_764_133_896_100_000_000,
+            -1,
+            -1_500_000_000,
+            i64::MAX,
+            i64::MIN, // Go's zero time, 0001-01-01
+            i64::MIN + 1,
+        ] {
+            let t = Ts::from_nanos(ns);
+            let mut buf = Vec::new();
+            out::ts(&mut buf, t);
+            assert_eq!(String::from_utf8(buf).unwrap(), format!("\"{t}\""), "{ns}");
+        }
     }
 }

@@ -66,20 +66,27 @@ impl Event {
     }
 }
 
-/// The fixed vocabulary of `kind` and `state` (no allocation per event).
+/// The fixed vocabulary of `kind` and `state`.
+const WORDS: [&str; 8] = [
+    "alert",
+    "notification",
+    "firing",
+    "resolved",
+    "suppressed",
+    "sent",
+    "failed",
+    "skipped",
+];
+
+/// A word of [`WORDS`] by its index (one byte per kept alert event).
+fn word_index(s: &str) -> Option<u8> {
+    WORDS.iter().position(|w| *w == s).map(|i| i as u8)
+}
+
+/// `s` without an allocation when it is one of [`WORDS`].
 fn word(s: &str) -> Cow<'static, str> {
-    const WORDS: [&str; 8] = [
-        "alert",
-        "notification",
-        "firing",
-        "resolved",
-        "suppressed",
-        "sent",
-        "failed",
-        "skipped",
-    ];
-    match WORDS.iter().find(|w| **w == s) {
-        Some(w) => Cow::Borrowed(w),
+    match word_index(s) {
+        Some(i) => Cow::Borrowed(WORDS[i as usize]),
         None => Cow::Owned(s.to_string()),
     }
 }
@@ -93,7 +100,8 @@ pub struct History {
 enum Stored {
     Alert {
         time: Ts,
-        state: Cow<'static, str>,
+        /// Index into [`WORDS`].
+        state: u8,
         fp: u64,
         labels: Option<std::sync::Arc<LabelSet>>,
         detail: Option<Box<str>>,
@@ -108,8 +116,8 @@ impl Stored {
             .as_deref()
             .and_then(|f| u64::from_str_radix(f, 16).ok())
             .filter(|fp| e.fingerprint.as_deref() == Some(&crate::labels::fp_string(*fp)));
-        match fp {
-            Some(fp)
+        match (fp, word_index(&e.state)) {
+            (Some(fp), Some(state))
                 if e.kind == "alert"
                     && e.receiver.is_none()
                     && e.integration.is_none()
@@ -120,7 +128,7 @@ impl Stored {
             {
                 Stored::Alert {
                     time: e.time,
-                    state: e.state,
+                    state,
                     fp,
                     labels: e.labels,
                     detail: e.detail.map(String::into_boxed_str),
@@ -139,7 +147,7 @@ impl Stored {
                 labels,
                 detail,
             } => {
-                let mut e = Event::new(*time, "alert", state);
+                let mut e = Event::new(*time, "alert", WORDS[*state as usize]);
                 e.fingerprint = Some(crate::labels::fp_string(*fp));
                 e.labels = labels.clone();
                 e.detail = detail.as_deref().map(str::to_string);
@@ -152,8 +160,9 @@ impl Stored {
 
 struct Inner {
     events: VecDeque<Stored>,
-    /// Last recorded state per alert, so only transitions are recorded.
-    last: HashMap<u64, Cow<'static, str>>,
+    /// Last recorded state per alert (index into [`WORDS`]; `u8::MAX` for
+    /// another word), so only transitions are recorded.
+    last: HashMap<u64, u8>,
     file: Option<(PathBuf, std::fs::File, u64)>,
 }
 
@@ -195,7 +204,7 @@ impl History {
                         .as_deref()
                         .and_then(|f| u64::from_str_radix(f, 16).ok())
                 {
-                    last.insert(fp, word(&e.state));
+                    last.insert(fp, word_index(&e.state).unwrap_or(u8::MAX));
                 }
             }
             match std::fs::OpenOptions::new()
@@ -271,10 +280,11 @@ impl History {
     ) {
         {
             let mut g = self.inner.lock();
-            if g.last.get(&fp).map(|s| &**s) == Some(state) {
+            let w = word_index(state).unwrap_or(u8::MAX);
+            if w != u8::MAX && g.last.get(&fp) == Some(&w) {
                 return;
             }
-            g.last.insert(fp, word(state));
+            g.last.insert(fp, w);
         }
         let mut e = Event::new(now, "alert", state);
         e.fingerprint = Some(crate::labels::fp_string(fp));
@@ -285,7 +295,12 @@ impl History {
 
     /// The last recorded state of an alert.
     pub fn last_state(&self, fp: u64) -> Option<String> {
-        self.inner.lock().last.get(&fp).map(|s| s.to_string())
+        self.inner
+            .lock()
+            .last
+            .get(&fp)
+            .and_then(|w| WORDS.get(*w as usize))
+            .map(|s| s.to_string())
     }
 
     /// Stops tracking an alert (deleted from the store).

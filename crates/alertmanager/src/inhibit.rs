@@ -95,11 +95,12 @@ impl Inhibitor {
 
     /// The fingerprint of an alert inhibiting `labels` at `now`, if any.
     pub fn inhibited_by(&self, labels: &LabelSet, now: Ts) -> Option<u64> {
-        let fp = crate::labels::fingerprint(labels);
+        let mut fp = None;
         for r in &self.rules {
             if !r.target.matches(labels) {
                 continue;
             }
+            let fp = *fp.get_or_insert_with(|| crate::labels::fingerprint(labels));
             // An alert matching both sides cannot be inhibited by alerts that
             // also match both sides (no self-inhibition).
             let two_sided = r.source.matches(labels);

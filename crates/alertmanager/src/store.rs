@@ -15,17 +15,30 @@ pub struct AlertStore {
 
 impl AlertStore {
     /// Stores `a` (merging with an overlapping stored copy); returns the stored alert.
-    pub fn put(&self, a: Alert, now: Ts) -> Alert {
+    pub fn put(&self, mut a: Alert, now: Ts) -> Alert {
         let fp = a.fingerprint();
         let mut map = self.map.write();
         let stored = match map.get(&fp) {
-            Some(old)
+            Some(old) => {
+                // A re-sent alert keeps the stored label and annotation sets
+                // when they are unchanged: the history and the groups still
+                // hold the old ones, and a fresh copy per re-send (Prometheus
+                // re-sends every alert each evaluation) doubled their memory.
+                if old.labels == a.labels {
+                    a.labels = old.labels.clone();
+                }
+                if old.annotations == a.annotations {
+                    a.annotations = old.annotations.clone();
+                }
                 if (a.ends_at > old.starts_at && a.ends_at < old.ends_at)
-                    || (a.starts_at > old.starts_at && a.starts_at < old.ends_at) =>
-            {
-                old.merge(&a, now)
+                    || (a.starts_at > old.starts_at && a.starts_at < old.ends_at)
+                {
+                    old.merge(&a, now)
+                } else {
+                    a
+                }
             }
-            _ => a,
+            None => a,
         };
         map.insert(fp, stored.clone());
         stored
@@ -37,6 +50,21 @@ impl AlertStore {
 
     pub fn list(&self) -> Vec<Alert> {
         self.map.read().values().cloned().collect()
+    }
+
+    /// The alerts resolved at `now`.
+    pub fn resolved(&self, now: Ts) -> Vec<Alert> {
+        self.map
+            .read()
+            .values()
+            .filter(|a| a.resolved_at(now))
+            .cloned()
+            .collect()
+    }
+
+    /// The fingerprints of the stored alerts (in no particular order).
+    pub fn fingerprints(&self) -> Vec<u64> {
+        self.map.read().keys().copied().collect()
     }
 
     pub fn len(&self) -> usize {

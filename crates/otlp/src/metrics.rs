@@ -213,7 +213,7 @@ pub fn write(
                         meta(app.as_mut(), &name, MetricType::Gauge, m);
                         for p in &g.data_points {
                             latest_ms = latest_ms.max((p.time_unix_nano / 1_000_000) as i64);
-                            out.accepted += number(app.as_mut(), &name, &base, p) as u64;
+                            out.accepted += number(app.as_mut(), &name, &base, p, false) as u64;
                         }
                     }
                     Data::Sum(s) => {
@@ -236,7 +236,7 @@ pub fn write(
                         meta(app.as_mut(), &name, kind, m);
                         for p in &s.data_points {
                             latest_ms = latest_ms.max((p.time_unix_nano / 1_000_000) as i64);
-                            out.accepted += number(app.as_mut(), &name, &base, p) as u64;
+                            out.accepted += number(app.as_mut(), &name, &base, p, true) as u64;
                         }
                     }
                     Data::Histogram(h) => {
@@ -266,6 +266,7 @@ pub fn write(
                                 continue;
                             }
                             let t = (p.time_unix_nano / 1_000_000) as i64;
+                            let st = start_ms(p.start_time_unix_nano);
                             latest_ms = latest_ms.max(t);
                             let labels = |suffix: &str, extra: Option<(&str, String)>| {
                                 let mut pairs = base.clone();
@@ -293,9 +294,10 @@ pub fn write(
                                 } else {
                                     p.explicit_bounds[i - 1]
                                 };
-                                if let Ok(r) = app.append(
+                                if let Ok(r) = app.append_st(
                                     &labels("_bucket", Some(("le", le))),
                                     t,
+                                    st,
                                     val(cum as f64),
                                 ) {
                                     for e in &p.exemplars {
@@ -307,9 +309,10 @@ pub fn write(
                                 }
                             }
                             if let Some(s) = p.sum {
-                                let _ = app.append(&labels("_sum", None), t, val(s));
+                                let _ = app.append_st(&labels("_sum", None), t, st, val(s));
                             }
-                            let _ = app.append(&labels("_count", None), t, val(p.count as f64));
+                            let _ =
+                                app.append_st(&labels("_count", None), t, st, val(p.count as f64));
                             out.accepted += 1;
                         }
                     }
@@ -424,12 +427,19 @@ fn exemplar(e: &opentelemetry_proto::tonic::metrics::v1::Exemplar, v: f64) -> Ex
     }
 }
 
-/// Appends one number point; returns whether the sample was stored.
+/// A data point's `start_time_unix_nano` as a start timestamp in ms (0 = unset).
+fn start_ms(ns: u64) -> i64 {
+    (ns / 1_000_000) as i64
+}
+
+/// Appends one number point, with its start time as the sample's start
+/// timestamp when `with_st` (sums); returns whether the sample was stored.
 fn number(
     app: &mut dyn Appender,
     name: &str,
     base: &[(String, String)],
     p: &opentelemetry_proto::tonic::metrics::v1::NumberDataPoint,
+    with_st: bool,
 ) -> bool {
     let v = if p.flags & NO_RECORDED_VALUE != 0 {
         stale_nan()
@@ -444,7 +454,12 @@ fn number(
     pairs.extend(attr_pairs(&p.attributes));
     pairs.push(("__name__".into(), name.to_string()));
     let t = (p.time_unix_nano / 1_000_000) as i64;
-    match app.append(&Labels::from_pairs(pairs), t, v) {
+    let st = if with_st {
+        start_ms(p.start_time_unix_nano)
+    } else {
+        0
+    };
+    match app.append_st(&Labels::from_pairs(pairs), t, st, v) {
         Ok(r) => {
             for e in &p.exemplars {
                 let _ = app.append_exemplar(r, &exemplar(e, exemplar_value(e)));

@@ -187,7 +187,8 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
             .routes
             .clone()
             .merge(am_routes)
-            .merge(sightline_api::rules_router(rules.manager.clone())),
+            .merge(sightline_api::rules_router(rules.manager.clone()))
+            .merge(sightline_ui::router()),
     );
 
     let stop = Arc::new(AtomicBool::new(false));

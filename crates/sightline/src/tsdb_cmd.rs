@@ -104,6 +104,7 @@ fn create_blocks(input: &Path, output: &Path, max_block: &str) -> Result<(), Str
             BlockSeries {
                 labels: l.clone(),
                 samples: s[lo_i..hi_i].to_vec(),
+                st: None,
                 exemplars: Vec::new(),
             }
         });

@@ -18,6 +18,9 @@ pub struct DbAppender<'a> {
     db: &'a Db,
     min_valid: i64,
     samples: Vec<(Arc<MemSeries>, i64, f64)>,
+    /// Start timestamps of the few samples that have one: (index in
+    /// `samples`, ST), in index order. Empty for plain samples.
+    sts: Vec<(usize, i64)>,
     exemplars: Vec<(Arc<MemSeries>, Exemplar)>,
     metadata: Vec<(String, MetricMetadata)>,
     rejected: [u64; 5],
@@ -62,6 +65,7 @@ impl<'a> DbAppender<'a> {
             db,
             min_valid: db.head.appendable_min_valid(db.opts.block_range_ms),
             samples: Vec::new(),
+            sts: Vec::new(),
             exemplars: Vec::new(),
             metadata: Vec::new(),
             rejected: [0; 5],
@@ -89,6 +93,20 @@ impl<'a> DbAppender<'a> {
         }
         let r = s.r;
         self.samples.push((s, t, v));
+        Ok(r)
+    }
+
+    fn push_st(
+        &mut self,
+        s: Arc<MemSeries>,
+        t: i64,
+        st: i64,
+        v: f64,
+    ) -> std::result::Result<SeriesRef, RejectReason> {
+        let r = self.push(s, t, v)?;
+        if st != 0 {
+            self.sts.push((self.samples.len() - 1, st));
+        }
         Ok(r)
     }
 }
@@ -143,6 +161,37 @@ impl Appender for DbAppender<'_> {
         let s = self.db.head.get_by_ref(r)?;
         *handle = Some(s.clone());
         Some(self.push(s, t, v).map(|_| ()))
+    }
+
+    fn append_st(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        st: i64,
+        v: f64,
+    ) -> std::result::Result<SeriesRef, RejectReason> {
+        if !valid_labels(labels) {
+            return Err(self.reject(RejectReason::InvalidLabels));
+        }
+        let (s, created) = self.db.head.get_or_create(labels);
+        if created {
+            self.db
+                .metrics
+                .series_created
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.push_st(s, t, st, v)
+    }
+
+    fn append_ref_st(
+        &mut self,
+        r: SeriesRef,
+        t: i64,
+        st: i64,
+        v: f64,
+    ) -> Option<std::result::Result<(), RejectReason>> {
+        let s = self.db.head.get_by_ref(r)?;
+        Some(self.push_st(s, t, st, v).map(|_| ()))
     }
 
     fn append_exemplar(
@@ -200,7 +249,15 @@ impl Appender for DbAppender<'_> {
                 })
                 .collect();
             max_t = refs.iter().map(|s| s.t).max();
-            frame_with(&mut body, |b| record::encode_samples(b, &refs));
+            if self.sts.is_empty() {
+                frame_with(&mut body, |b| record::encode_samples(b, &refs));
+            } else {
+                let mut sts = vec![0; refs.len()];
+                for &(i, st) in &self.sts {
+                    sts[i] = st;
+                }
+                frame_with(&mut body, |b| record::encode_samples_st(b, &refs, &sts));
+            }
         }
         if !self.exemplars.is_empty() {
             let ex: Vec<_> = self
@@ -247,13 +304,21 @@ impl Appender for DbAppender<'_> {
         let mut stats = CommitStats::default();
         let window = db.opts.out_of_order_window_ms;
         let mut i = 0;
+        let mut k = 0; // next entry of `self.sts`
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         while i < self.samples.len() {
             let s = self.samples[i].0.clone();
             let mut st = s.state.lock();
             while i < self.samples.len() && Arc::ptr_eq(&self.samples[i].0, &s) {
                 let (_, t, v) = self.samples[i];
-                match s.append_locked(&mut st, t, v, window) {
+                let start = match self.sts.get(k) {
+                    Some(&(j, x)) if j == i => {
+                        k += 1;
+                        x
+                    }
+                    _ => 0,
+                };
+                match s.append_locked_st(&mut st, t, v, start, window) {
                     Ok(Appended::InOrder | Appended::OutOfOrder) => {
                         stats.samples += 1;
                         lo = lo.min(t);

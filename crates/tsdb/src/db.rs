@@ -227,11 +227,12 @@ impl Db {
         let mut series = self.head.all_series();
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
         let iter = series.iter().map(|s| {
-            let samples = s.samples(mint, maxt - 1);
+            let (samples, st) = s.samples_st(mint, maxt - 1);
             let exemplars = s.state.lock().exemplars.clone();
             BlockSeries {
                 labels: s.labels.to_labels(),
                 samples,
+                st,
                 exemplars,
             }
         });
@@ -360,7 +361,7 @@ impl Db {
         let mut merged = MergeIter::new(
             group
                 .iter()
-                .map(|b| Box::new(b.all_series()) as BoxedSeriesIter<'_>)
+                .map(|b| Box::new(b.all_series_st()) as BoxedSeriesIter<'_>)
                 .collect(),
         );
         let iter = std::iter::from_fn(|| merged.next_series());
@@ -369,9 +370,10 @@ impl Db {
             mint,
             maxt,
             meta,
-            iter.map(|(labels, samples)| BlockSeries {
+            iter.map(|(labels, samples, st)| BlockSeries {
                 labels,
                 samples,
+                st,
                 exemplars: Vec::new(),
             }),
         );
@@ -473,13 +475,15 @@ fn carry_exemplars(group: &[Arc<Block>], nb: &Block) -> Result<()> {
     crate::block::write_exemplars(&nb.dir, &buf)
 }
 
-type BoxedSeriesIter<'a> = Box<dyn Iterator<Item = Result<(Labels, Vec<Sample>)>> + 'a>;
+/// One series of a block: labels, samples, start timestamps (if any).
+type SeriesWithSt = (Labels, Vec<Sample>, Option<Vec<i64>>);
+type BoxedSeriesIter<'a> = Box<dyn Iterator<Item = Result<SeriesWithSt>> + 'a>;
 
 /// K-way merge of label-sorted series streams; equal label sets are merged
 /// sample-wise (first stream wins on equal timestamps).
 struct MergeIter<'a> {
     iters: Vec<BoxedSeriesIter<'a>>,
-    heads: Vec<Option<(Labels, Vec<Sample>)>>,
+    heads: Vec<Option<SeriesWithSt>>,
     error: Option<StorageError>,
 }
 
@@ -504,16 +508,24 @@ impl<'a> MergeIter<'a> {
         }
     }
 
-    fn next_series(&mut self) -> Option<(Labels, Vec<Sample>)> {
+    fn next_series(&mut self) -> Option<SeriesWithSt> {
         if self.error.is_some() {
             return None;
         }
-        let min = self.heads.iter().flatten().map(|(l, _)| l).min()?.clone();
+        let min = self
+            .heads
+            .iter()
+            .flatten()
+            .map(|(l, _, _)| l)
+            .min()?
+            .clone();
         let mut samples: Vec<Sample> = Vec::new();
+        let mut st: Option<Vec<i64>> = None;
         let mut parts = 0;
         for i in 0..self.heads.len() {
-            if self.heads[i].as_ref().is_some_and(|(l, _)| *l == min) {
-                let (_, s) = self.heads[i].take().expect("checked above");
+            if self.heads[i].as_ref().is_some_and(|(l, _, _)| *l == min) {
+                let (_, s, s_st) = self.heads[i].take().expect("checked above");
+                crate::querier::append_st(&mut st, samples.len(), s.len(), s_st);
                 samples.extend(s);
                 parts += 1;
                 self.heads[i] = match self.iters[i].next() {
@@ -527,10 +539,19 @@ impl<'a> MergeIter<'a> {
             }
         }
         if parts > 1 {
-            samples.sort_by_key(|s| s.t);
-            samples.dedup_by_key(|s| s.t);
+            match st.take() {
+                None => {
+                    samples.sort_by_key(|s| s.t);
+                    samples.dedup_by_key(|s| s.t);
+                }
+                Some(sts) => {
+                    let (a, b) = crate::querier::sort_dedup_st(samples, sts);
+                    samples = a;
+                    st = Some(b);
+                }
+            }
         }
-        Some((min, samples))
+        Some((min, samples, st))
     }
 }
 
@@ -596,35 +617,19 @@ fn apply_record(
                 s.logged.store(true, Ordering::Relaxed);
             }
         }
-        Record::Samples(list) => {
-            let mut max = i64::MIN;
-            let mut i = 0;
-            while i < list.len() {
-                let r = list[i].r;
-                let mut j = i;
-                while j < list.len() && list[j].r == r {
-                    j += 1;
-                }
-                if let Some(s) = head.get_by_ref(r) {
-                    let mut st = s.state.lock();
-                    for x in &list[i..j] {
-                        max = max.max(x.t);
-                        if x.t < min_valid {
-                            continue;
-                        }
-                        if s.append_locked(&mut st, x.t, x.v, ooo_window).is_ok() {
-                            head.note_time(x.t);
-                            *samples_n += 1;
-                        }
-                    }
-                }
-                i = j;
-            }
-            if seg != u32::MAX {
-                let e = seg_max.entry(seg).or_insert(i64::MIN);
-                *e = (*e).max(max);
-            }
-        }
+        Record::Samples(list) => apply_samples(
+            head, &list, None, min_valid, ooo_window, seg, seg_max, samples_n,
+        ),
+        Record::SamplesSt(list, sts) => apply_samples(
+            head,
+            &list,
+            Some(&sts),
+            min_valid,
+            ooo_window,
+            seg,
+            seg_max,
+            samples_n,
+        ),
         Record::Exemplars(list) => {
             for (r, e) in list {
                 if let Some(s) = head.get_by_ref(r) {
@@ -638,5 +643,48 @@ fn apply_record(
                 md.insert(k, v);
             }
         }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_samples(
+    head: &Head,
+    list: &[record::RefSample],
+    sts: Option<&[i64]>,
+    min_valid: i64,
+    ooo_window: i64,
+    seg: u32,
+    seg_max: &mut std::collections::BTreeMap<u32, i64>,
+    samples_n: &mut u64,
+) {
+    let mut max = i64::MIN;
+    let mut i = 0;
+    while i < list.len() {
+        let r = list[i].r;
+        let mut j = i;
+        while j < list.len() && list[j].r == r {
+            j += 1;
+        }
+        if let Some(s) = head.get_by_ref(r) {
+            let mut st = s.state.lock();
+            for (k, x) in list[i..j].iter().enumerate() {
+                max = max.max(x.t);
+                if x.t < min_valid {
+                    continue;
+                }
+                let start = sts.and_then(|v| v.get(i + k)).copied().unwrap_or(0);
+                if s.append_locked_st(&mut st, x.t, x.v, start, ooo_window)
+                    .is_ok()
+                {
+                    head.note_time(x.t);
+                    *samples_n += 1;
+                }
+            }
+        }
+        i = j;
+    }
+    if seg != u32::MAX {
+        let e = seg_max.entry(seg).or_insert(i64::MIN);
+        *e = (*e).max(max);
     }
 }

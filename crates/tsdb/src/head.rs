@@ -31,6 +31,10 @@ pub struct SeriesState {
     pub closed: Vec<HeadChunk>,
     pub open: Option<(i64, XorAppender)>,
     pub ooo: Vec<Sample>,
+    /// Start timestamps of `ooo` (same order), once one of them has one.
+    /// Boxed: 8 bytes per series instead of an empty `Vec`'s 24.
+    #[allow(clippy::box_collection)]
+    pub ooo_st: Option<Box<Vec<i64>>>,
     pub exemplars: Vec<Exemplar>,
 }
 
@@ -59,11 +63,24 @@ pub enum Appended {
 
 impl MemSeries {
     /// Appends under the caller-held state lock.
+    #[inline]
     pub fn append_locked(
         &self,
         st: &mut SeriesState,
         t: i64,
         v: f64,
+        ooo_window: i64,
+    ) -> Result<Appended, RejectReason> {
+        self.append_locked_st(st, t, v, 0, ooo_window)
+    }
+
+    /// Like `append_locked`, with the sample's start timestamp (0 = none).
+    pub fn append_locked_st(
+        &self,
+        st: &mut SeriesState,
+        t: i64,
+        v: f64,
+        start: i64,
         ooo_window: i64,
     ) -> Result<Appended, RejectReason> {
         let max_t = self.max_t.load(Ordering::Relaxed);
@@ -84,11 +101,12 @@ impl MemSeries {
                 }
                 st.open = Some((t, XorAppender::new()));
             }
-            st.open
-                .as_mut()
-                .expect("open chunk was just ensured")
-                .1
-                .append(t, v);
+            let a = &mut st.open.as_mut().expect("open chunk was just ensured").1;
+            if start != 0 {
+                a.append_st(t, v, start);
+            } else {
+                a.append(t, v);
+            }
             self.max_t.store(t, Ordering::Relaxed);
             return Ok(Appended::InOrder);
         }
@@ -103,7 +121,15 @@ impl MemSeries {
             match st.ooo.binary_search_by(|s| s.t.cmp(&t)) {
                 Ok(i) if st.ooo[i].v.to_bits() == v.to_bits() => return Ok(Appended::Duplicate),
                 Ok(_) => return Err(RejectReason::DuplicateTimestamp),
-                Err(i) => st.ooo.insert(i, Sample { t, v }),
+                Err(i) => {
+                    st.ooo.insert(i, Sample { t, v });
+                    if start != 0 && st.ooo_st.is_none() {
+                        st.ooo_st = Some(Box::new(vec![0; st.ooo.len() - 1]));
+                    }
+                    if let Some(sts) = &mut st.ooo_st {
+                        sts.insert(i, start);
+                    }
+                }
             }
             return Ok(Appended::OutOfOrder);
         }
@@ -164,12 +190,114 @@ impl MemSeries {
         out
     }
 
+    /// Samples in `[mint, maxt]` like [`Self::samples`], with their start
+    /// timestamps (0 = none) when any of them has one.
+    pub fn samples_st(&self, mint: i64, maxt: i64) -> (Vec<Sample>, Option<Vec<i64>>) {
+        type Part = (Arc<[u8]>, Option<Vec<u8>>);
+        type Snapshot = (Vec<Arc<[u8]>>, Option<Part>, Vec<Sample>, Vec<i64>);
+        let (chunks, open, ooo, ooo_st): Snapshot = {
+            let st = self.state.lock();
+            let chunks: Vec<Arc<[u8]>> = st
+                .closed
+                .iter()
+                .filter(|c| c.maxt >= mint && c.mint <= maxt)
+                .map(|c| c.bytes.clone())
+                .collect();
+            let open = st
+                .open
+                .as_ref()
+                .filter(|(m, a)| *m <= maxt && a.last_t() >= mint)
+                .map(|(_, a)| (Arc::from(a.bytes()), a.st_bytes().map(|b| b.to_vec())));
+            let mut ooo = Vec::new();
+            let mut ooo_st = Vec::new();
+            for (i, s) in st.ooo.iter().enumerate() {
+                if s.t >= mint && s.t <= maxt {
+                    ooo.push(*s);
+                    if let Some(sts) = &st.ooo_st {
+                        ooo_st.push(sts[i]);
+                    }
+                }
+            }
+            (chunks, open, ooo, ooo_st)
+        };
+        let any_st = open.as_ref().is_some_and(|o| o.1.is_some())
+            || ooo_st.iter().any(|&x| x != 0)
+            || chunks.iter().any(|c| crate::chunk::split_st(c).1.is_some());
+        let mut out = Vec::new();
+        if !any_st {
+            for c in &chunks {
+                out.extend(XorIter::new(c).filter(|s| s.t >= mint && s.t <= maxt));
+            }
+            if let Some((o, _)) = &open {
+                out.extend(XorIter::new(o).filter(|s| s.t >= mint && s.t <= maxt));
+            }
+            if !ooo.is_empty() {
+                out.extend(ooo);
+                out.sort_by_key(|s| s.t);
+                out.dedup_by_key(|s| s.t);
+            }
+            return (out, None);
+        }
+        let mut sts = Vec::new();
+        let mut part: Vec<Sample> = Vec::new();
+        let mut part_st: Vec<i64> = Vec::new();
+        let mut add = |xor: &[u8], stream: Option<&[u8]>| {
+            part.clear();
+            part.extend(XorIter::new(xor));
+            part_st.clear();
+            let ok = stream.is_some_and(|b| {
+                crate::chunk::st::decode(b, part.iter().map(|s| s.t), &mut part_st).is_some()
+            });
+            if !ok {
+                part_st.clear();
+                part_st.resize(part.len(), 0);
+            }
+            for (s, &x) in part.iter().zip(part_st.iter()) {
+                if s.t >= mint && s.t <= maxt {
+                    out.push(*s);
+                    sts.push(x);
+                }
+            }
+        };
+        for c in &chunks {
+            add(c, crate::chunk::split_st(c).1);
+        }
+        if let Some((o, ost)) = &open {
+            add(o, ost.as_deref());
+        }
+        if !ooo.is_empty() {
+            let mut all: Vec<(Sample, i64)> = out.into_iter().zip(sts).collect();
+            let n = ooo.len();
+            all.extend(
+                ooo.into_iter()
+                    .zip(ooo_st.into_iter().chain(std::iter::repeat(0)).take(n)),
+            );
+            all.sort_by_key(|(s, _)| s.t);
+            all.dedup_by_key(|(s, _)| s.t);
+            let (samples, sts): (Vec<Sample>, Vec<i64>) = all.into_iter().unzip();
+            return (samples, Some(sts));
+        }
+        (out, Some(sts))
+    }
+
     /// Drops data older than `t`; returns true when nothing is left.
     pub fn truncate(&self, t: i64) -> bool {
         let mut st = self.state.lock();
         st.closed.retain(|c| c.maxt >= t);
         if st.open.as_ref().is_some_and(|(_, a)| a.last_t() < t) {
             st.open = None;
+        }
+        if let Some(sts) = st.ooo_st.take() {
+            let kept: Vec<i64> = st
+                .ooo
+                .iter()
+                .zip(sts.iter())
+                .filter(|(s, _)| s.t >= t)
+                .map(|(_, x)| *x)
+                .collect();
+            if kept.iter().any(|&x| x != 0) {
+                st.ooo_st = Some(Box::new(kept));
+            }
         }
         st.ooo.retain(|s| s.t >= t);
         st.exemplars.retain(|e| e.t >= t);
@@ -182,6 +310,7 @@ impl MemSeries {
         n += self.labels.heap_bytes();
         n += st.closed.iter().map(|c| c.bytes.len() + 40).sum::<usize>();
         n += st.open.as_ref().map_or(0, |(_, a)| a.heap_size());
+        n += st.ooo_st.as_ref().map_or(0, |v| v.capacity() * 8 + 24);
         n
     }
 }
@@ -513,6 +642,46 @@ mod tests {
         drop(st);
         let got: Vec<i64> = s.samples(i64::MIN, i64::MAX).iter().map(|s| s.t).collect();
         assert_eq!(got, vec![5, 10]);
+    }
+
+    #[test]
+    fn start_timestamps_in_chunks_and_out_of_order() {
+        let h = Head::new();
+        let (s, _) = h.get_or_create(&Labels::from_pairs([("__name__", "x")]));
+        {
+            let mut st = s.state.lock();
+            for i in 1..300 {
+                let start = if i >= 100 { 5 } else { 0 };
+                s.append_locked_st(&mut st, i * 10, i as f64, start, 50)
+                    .unwrap();
+            }
+            s.append_locked_st(&mut st, 2985, 1.0, 7, 50).unwrap();
+            s.append_locked(&mut st, 2975, 1.0, 50).unwrap();
+        }
+        let (plain, zeros) = s.samples_st(0, 900);
+        assert_eq!(plain.len(), 90);
+        assert!(zeros.unwrap().iter().all(|&x| x == 0));
+        let (got, sts) = s.samples_st(0, i64::MAX);
+        let sts = sts.unwrap();
+        assert_eq!(got.len(), 301);
+        for (x, y) in got.iter().zip(&sts) {
+            let want = match x.t {
+                2985 => 7,
+                2975 => 0,
+                t if t >= 1000 => 5,
+                _ => 0,
+            };
+            assert_eq!(*y, want, "t {}", x.t);
+        }
+        assert_eq!(s.samples(0, i64::MAX), got);
+        assert!(!s.truncate(2980));
+        // Chunks are dropped whole; the out-of-order buffer per sample.
+        let (got, sts) = s.samples_st(2970, i64::MAX);
+        assert_eq!(
+            got.iter().map(|x| x.t).collect::<Vec<_>>(),
+            [2970, 2980, 2985, 2990]
+        );
+        assert_eq!(sts.unwrap(), [5, 5, 7, 5]);
     }
 
     #[test]

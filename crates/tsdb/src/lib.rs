@@ -28,5 +28,5 @@ pub use metrics::DbMetrics;
 pub use options::Options;
 pub use storage::{
     Appendable, Appender, CommitStats, Querier, Queryable, RejectReason, Result, SelectHints,
-    SeriesData, SeriesHandle, SeriesRef, StorageError,
+    SeriesData, SeriesHandle, SeriesRef, SeriesStFn, StorageError,
 };

@@ -9,7 +9,7 @@ use sightline_model::{Exemplar, Labels, Matcher, Sample};
 
 use crate::block::Block;
 use crate::db::Db;
-use crate::storage::{Querier, Queryable, Result, SelectHints, SeriesData};
+use crate::storage::{Querier, Queryable, Result, SelectHints, SeriesData, SeriesStFn};
 
 pub struct DbQuerier<'a> {
     db: &'a Db,
@@ -52,6 +52,55 @@ fn merge_samples(into: &mut Vec<Sample>, more: Vec<Sample>) {
     into.extend(more);
     into.sort_by_key(|s| s.t);
     into.dedup_by_key(|s| s.t);
+}
+
+/// Appends `n` start timestamps to a series' ST column holding `len` so
+/// far: a column is only created once some ST is set (earlier samples get 0).
+pub(crate) fn append_st(st: &mut Option<Vec<i64>>, len: usize, n: usize, more: Option<Vec<i64>>) {
+    match (st.as_mut(), more) {
+        (None, None) => {}
+        (Some(v), None) => v.resize(v.len() + n, 0),
+        (None, Some(m)) => {
+            let mut v = vec![0; len];
+            v.extend(m);
+            *st = Some(v);
+        }
+        (Some(v), Some(m)) => v.extend(m),
+    }
+}
+
+/// Sorts samples with their start timestamps by time; the first of equal
+/// timestamps wins (as `sort_by_key` + `dedup_by_key` without STs).
+pub(crate) fn sort_dedup_st(samples: Vec<Sample>, sts: Vec<i64>) -> (Vec<Sample>, Vec<i64>) {
+    let mut all: Vec<(Sample, i64)> = samples.into_iter().zip(sts).collect();
+    all.sort_by_key(|(s, _)| s.t);
+    all.dedup_by_key(|(s, _)| s.t);
+    all.into_iter().unzip()
+}
+
+/// `merge_samples` carrying start timestamps along.
+fn merge_samples_st(
+    into: &mut Vec<Sample>,
+    into_st: &mut Option<Vec<i64>>,
+    more: Vec<Sample>,
+    more_st: Option<Vec<i64>>,
+) {
+    if more.is_empty() {
+        return;
+    }
+    if into_st.is_none() && more_st.is_none() {
+        merge_samples(into, more);
+        return;
+    }
+    let in_order = into.last().is_none_or(|l| l.t < more[0].t);
+    append_st(into_st, into.len(), more.len(), more_st);
+    into.extend(more);
+    if !in_order {
+        let sts = into_st.take().unwrap_or_default();
+        let (a, b) = sort_dedup_st(std::mem::take(into), sts);
+        *into = a;
+        *into_st = Some(b);
+    }
 }
 
 /// Where one series' samples live: a block (index in `blocks`, series id) or the head.
@@ -142,6 +191,91 @@ impl DbQuerier<'_> {
             lists
         };
         merge_sorted(lists)
+    }
+
+    /// `select_each_par`, with start timestamps when `want_st`.
+    fn par(
+        &self,
+        matchers: &[Matcher],
+        threads: usize,
+        want_st: bool,
+        f: &SeriesStFn<'_>,
+    ) -> Result<()> {
+        let list: Vec<(Labels, Vec<Source>)> = self.sources(matchers, threads > 1);
+        // Small selections are not worth a thread.
+        let threads = threads.clamp(1, 16).min(list.len().div_ceil(256)).max(1);
+        let run = |worker: usize, part: &[(Labels, Vec<Source>)]| -> Result<()> {
+            let (mut buf, mut piece) = (Vec::new(), Vec::new());
+            for (labels, sources) in part {
+                buf.clear();
+                let mut buf_st: Option<Vec<i64>> = None;
+                for src in sources {
+                    piece.clear();
+                    if want_st {
+                        let piece_st = match src {
+                            Source::Block(bi, id) => {
+                                let mut st = None;
+                                self.blocks[*bi]
+                                    .samples_st(*id, self.mint, self.maxt, &mut piece, &mut st)?;
+                                st
+                            }
+                            Source::Head(ms) => {
+                                let (s, st) = ms.samples_st(self.mint, self.maxt);
+                                piece = s;
+                                st
+                            }
+                        };
+                        merge_samples_st(
+                            &mut buf,
+                            &mut buf_st,
+                            std::mem::take(&mut piece),
+                            piece_st,
+                        );
+                        continue;
+                    }
+                    match src {
+                        Source::Block(bi, id) => {
+                            self.blocks[*bi].samples(*id, self.mint, self.maxt, &mut piece)?
+                        }
+                        Source::Head(ms) => piece.extend(ms.samples(self.mint, self.maxt)),
+                    }
+                    merge_samples(&mut buf, std::mem::take(&mut piece));
+                }
+                if !self.db.tombstones.is_empty() {
+                    self.db.tombstones.filter_st(labels, &mut buf, &mut buf_st);
+                }
+                if !buf.is_empty() {
+                    f(worker, labels, &buf, buf_st.as_deref());
+                }
+            }
+            Ok(())
+        };
+        if threads == 1 {
+            return run(0, &list);
+        }
+        let chunk = list.len().div_ceil(threads);
+        std::thread::scope(|sc| {
+            let handles: Vec<_> = list
+                .chunks(chunk)
+                .enumerate()
+                .map(|(w, part)| {
+                    let run = &run;
+                    sc.spawn(move || run(w, part))
+                })
+                .collect();
+            let mut res = Ok(());
+            for h in handles {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(crate::storage::StorageError::Invalid(
+                        "select worker panicked".into(),
+                    ))
+                });
+                if res.is_ok() {
+                    res = r;
+                }
+            }
+            res
+        })
     }
 
     fn collect(
@@ -246,58 +380,16 @@ impl Querier for DbQuerier<'_> {
         threads: usize,
         f: &(dyn Fn(usize, &Labels, &[Sample]) + Sync),
     ) -> Result<()> {
-        let list: Vec<(Labels, Vec<Source>)> = self.sources(matchers, threads > 1);
-        // Small selections are not worth a thread.
-        let threads = threads.clamp(1, 16).min(list.len().div_ceil(256)).max(1);
-        let run = |worker: usize, part: &[(Labels, Vec<Source>)]| -> Result<()> {
-            let (mut buf, mut piece) = (Vec::new(), Vec::new());
-            for (labels, sources) in part {
-                buf.clear();
-                for src in sources {
-                    piece.clear();
-                    match src {
-                        Source::Block(bi, id) => {
-                            self.blocks[*bi].samples(*id, self.mint, self.maxt, &mut piece)?
-                        }
-                        Source::Head(ms) => piece.extend(ms.samples(self.mint, self.maxt)),
-                    }
-                    merge_samples(&mut buf, std::mem::take(&mut piece));
-                }
-                if !self.db.tombstones.is_empty() {
-                    self.db.tombstones.filter(labels, &mut buf);
-                }
-                if !buf.is_empty() {
-                    f(worker, labels, &buf);
-                }
-            }
-            Ok(())
-        };
-        if threads == 1 {
-            return run(0, &list);
-        }
-        let chunk = list.len().div_ceil(threads);
-        std::thread::scope(|sc| {
-            let handles: Vec<_> = list
-                .chunks(chunk)
-                .enumerate()
-                .map(|(w, part)| {
-                    let run = &run;
-                    sc.spawn(move || run(w, part))
-                })
-                .collect();
-            let mut res = Ok(());
-            for h in handles {
-                let r = h.join().unwrap_or_else(|_| {
-                    Err(crate::storage::StorageError::Invalid(
-                        "select worker panicked".into(),
-                    ))
-                });
-                if res.is_ok() {
-                    res = r;
-                }
-            }
-            res
-        })
+        self.par(matchers, threads, false, &|w, l, s, _| f(w, l, s))
+    }
+
+    fn select_each_par_st(
+        &self,
+        matchers: &[Matcher],
+        threads: usize,
+        f: &SeriesStFn<'_>,
+    ) -> Result<()> {
+        self.par(matchers, threads, true, f)
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {

@@ -10,11 +10,16 @@ const SERIES: u8 = 1;
 const SAMPLES: u8 = 2;
 const EXEMPLARS: u8 = 3;
 const METADATA: u8 = 4;
+/// Samples with start timestamps: written instead of `SAMPLES` for a commit
+/// in which at least one sample has an ST (older WALs never hold it).
+const SAMPLES_ST: u8 = 5;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Series(Vec<(SeriesRef, Labels)>),
     Samples(Vec<RefSample>),
+    /// Samples and their start timestamps (0 = none), same length.
+    SamplesSt(Vec<RefSample>, Vec<i64>),
     Exemplars(Vec<(SeriesRef, Exemplar)>),
     Metadata(Vec<(String, MetricMetadata)>),
 }
@@ -53,6 +58,28 @@ pub fn encode_samples(out: &mut Vec<u8>, samples: &[RefSample]) {
         put_varint(out, s.r.wrapping_sub(first.r) as i64);
         put_varint(out, s.t.wrapping_sub(first.t));
         out.extend_from_slice(&s.v.to_bits().to_le_bytes());
+    }
+}
+
+/// Like `encode_samples`, each sample followed by its start timestamp as
+/// `T - ST` (a zigzag varint shifted so that 0 means "no ST"): 1 byte for
+/// the usual ST shapes once `T - ST` is small, a few bytes otherwise.
+pub fn encode_samples_st(out: &mut Vec<u8>, samples: &[RefSample], sts: &[i64]) {
+    out.push(SAMPLES_ST);
+    let Some(first) = samples.first() else { return };
+    put_uvarint(out, first.r);
+    put_varint(out, first.t);
+    for (s, &st) in samples.iter().zip(sts) {
+        put_varint(out, s.r.wrapping_sub(first.r) as i64);
+        put_varint(out, s.t.wrapping_sub(first.t));
+        out.extend_from_slice(&s.v.to_bits().to_le_bytes());
+        let x = if st == 0 {
+            0
+        } else {
+            let d = s.t.wrapping_sub(st);
+            if d >= 0 { d.wrapping_add(1) } else { d }
+        };
+        put_varint(out, x);
     }
 }
 
@@ -121,6 +148,29 @@ pub fn decode(buf: &[u8]) -> Option<Record> {
             }
             Some(Record::Samples(out))
         }
+        SAMPLES_ST => {
+            let mut out = Vec::new();
+            let mut sts = Vec::new();
+            if d.is_empty() {
+                return Some(Record::SamplesSt(out, sts));
+            }
+            let r0 = d.uvarint()?;
+            let t0 = d.varint()?;
+            while !d.is_empty() {
+                let r = r0.wrapping_add(d.varint()? as u64);
+                let t = t0.wrapping_add(d.varint()?);
+                let v = f64::from_bits(d.u64_le()?);
+                let x = d.varint()?;
+                let st = match x {
+                    0 => 0,
+                    x if x > 0 => t.wrapping_sub(x - 1),
+                    x => t.wrapping_sub(x),
+                };
+                out.push(RefSample { r, t, v });
+                sts.push(st);
+            }
+            Some(Record::SamplesSt(out, sts))
+        }
         EXEMPLARS => {
             let mut out = Vec::new();
             while !d.is_empty() {
@@ -176,7 +226,27 @@ mod tests {
         ];
         b.clear();
         encode_samples(&mut b, &s);
-        assert_eq!(decode(&b), Some(Record::Samples(s)));
+        assert_eq!(decode(&b), Some(Record::Samples(s.clone())));
+
+        let sts = vec![0, 1_000, 999];
+        let s3 = vec![
+            s[0],
+            RefSample {
+                r: 11,
+                t: 2000,
+                v: 3.0,
+            },
+            s[1],
+        ];
+        b.clear();
+        encode_samples_st(&mut b, &s3, &[0, 1_000, 2_000]);
+        assert_eq!(
+            decode(&b),
+            Some(Record::SamplesSt(s3.clone(), vec![0, 1_000, 2_000]))
+        );
+        b.clear();
+        encode_samples_st(&mut b, &s3, &sts);
+        assert_eq!(decode(&b), Some(Record::SamplesSt(s3, sts)));
 
         let e = vec![(
             4,

@@ -144,6 +144,32 @@ pub trait Appender: Send {
         self.append_ref(r, t, v)
     }
 
+    /// Like `append`, with the sample's start timestamp `st` (ms since the
+    /// epoch; 0 = none): when the counter (or the delta's interval) began.
+    /// Storages that do not keep start timestamps drop it (the default).
+    fn append_st(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        st: i64,
+        v: f64,
+    ) -> std::result::Result<SeriesRef, RejectReason> {
+        let _ = st;
+        self.append(labels, t, v)
+    }
+
+    /// Like `append_ref`, with the sample's start timestamp (see `append_st`).
+    fn append_ref_st(
+        &mut self,
+        r: SeriesRef,
+        t: i64,
+        st: i64,
+        v: f64,
+    ) -> Option<std::result::Result<(), RejectReason>> {
+        let _ = st;
+        self.append_ref(r, t, v)
+    }
+
     fn append_exemplar(
         &mut self,
         r: SeriesRef,
@@ -211,6 +237,19 @@ pub trait Querier: Send + Sync {
         })
     }
 
+    /// Like `select_each_par`, also handing over each series' start
+    /// timestamps: one per sample (0 = none), or `None` for series stored
+    /// without any in range (the common case, which costs nothing extra).
+    /// The default reports no start timestamps.
+    fn select_each_par_st(
+        &self,
+        matchers: &[Matcher],
+        threads: usize,
+        f: &SeriesStFn<'_>,
+    ) -> Result<()> {
+        self.select_each_par(matchers, threads, &|w, l, s| f(w, l, s, None))
+    }
+
     /// Sorted label names of series matching the matchers (all series if empty).
     fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>>;
 
@@ -220,6 +259,10 @@ pub trait Querier: Send + Sync {
     /// Exemplars of matching series in range.
     fn exemplars(&self, matchers: &[Matcher]) -> Result<Vec<(Labels, Vec<Exemplar>)>>;
 }
+
+/// Callback of [`Querier::select_each_par_st`]: worker index, labels,
+/// samples and their start timestamps (0 = none; `None` if no sample has one).
+pub type SeriesStFn<'a> = dyn Fn(usize, &Labels, &[Sample], Option<&[i64]>) + Sync + 'a;
 
 /// Something queriers can be opened on.
 pub trait Queryable: Send + Sync {

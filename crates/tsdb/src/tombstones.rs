@@ -71,6 +71,30 @@ impl Tombstones {
         }
     }
 
+    /// `filter` for samples with an optional start-timestamp column.
+    pub fn filter_st(&self, l: &Labels, samples: &mut Vec<Sample>, st: &mut Option<Vec<i64>>) {
+        let Some(sts) = st.as_mut() else {
+            return self.filter(l, samples);
+        };
+        let map = self.map.read();
+        if let Some(iv) = map.get(l) {
+            let keep: Vec<bool> = samples
+                .iter()
+                .map(|s| !iv.iter().any(|(a, b)| s.t >= *a && s.t <= *b))
+                .collect();
+            let mut i = 0;
+            samples.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+            let mut i = 0;
+            sts.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+    }
+
     fn persist(&self, map: &HashMap<Labels, Vec<(i64, i64)>>) -> Result<()> {
         let entries: Vec<Entry> = map
             .iter()
@@ -139,12 +163,13 @@ impl Db {
                 continue;
             }
             let mut series = Vec::new();
-            for r in b.all_series() {
-                let (labels, mut samples) = r?;
-                self.tombstones.filter(&labels, &mut samples);
+            for r in b.all_series_st() {
+                let (labels, mut samples, mut st) = r?;
+                self.tombstones.filter_st(&labels, &mut samples, &mut st);
                 series.push(BlockSeries {
                     labels,
                     samples,
+                    st,
                     exemplars: Vec::new(),
                 });
             }

@@ -359,9 +359,19 @@ impl Evaluator<'_> {
                 return self.eval_classic_histogram(None, Some((lo, hi)), &args[2], grid);
             }
             "info" => return self.eval_info(args, pos, grid),
+            "start_timestamp" => {
+                // Only samples read straight from storage carry start
+                // timestamps; any other expression loses them.
+                if let Expr::Vector(vs) = args[0].unparen() {
+                    let parts = self.start_timestamp_par(vs, grid, &super::parallel::Collect)?;
+                    return Ok(IVal::Vector(parts.into_iter().flatten().collect()));
+                }
+                let _ = self.eval(&args[0], grid)?;
+                return Ok(IVal::Vector(Vec::new()));
+            }
             _ => {}
         }
-        if name.starts_with("histogram_") || name == "start_timestamp" {
+        if name.starts_with("histogram_") {
             // Only native histograms carry these statistics; float samples are ignored.
             let _ = self.eval(&args[0], grid)?;
             return Ok(IVal::Vector(Vec::new()));

@@ -11,7 +11,9 @@ use sightline_model::{Labels, Matcher, Sample as RawSample, is_stale_nan};
 use sightline_tsdb::Queryable;
 
 use super::evaluator::{Evaluator, R, SelectorTimes, selector_values};
-use super::range_fns::{ANCHORED_SAFE, SMOOTHED_SAFE, Shape, window_values};
+use super::range_fns::{
+    ANCHORED_SAFE, SMOOTHED_SAFE, Shape, st_overlap_warning, uses_start_timestamps, window_values,
+};
 use super::types::*;
 use super::{ErrorKind, QueryError};
 use crate::parser::{Expr, ValueType, VectorSelector};
@@ -61,7 +63,10 @@ struct Worker<S> {
     points: usize,
     /// Metric names `rate`/`increase` saw that do not look like counters.
     non_counter: Vec<String>,
+    /// Metric names with a start timestamp overlapping the previous sample.
+    st_overlap: Vec<String>,
     buf: Vec<RawSample>,
+    st_buf: Vec<i64>,
     absent_seen: Vec<bool>,
     seen: usize,
     loaded: usize,
@@ -78,7 +83,10 @@ fn timeout() -> QueryError {
 impl Evaluator<'_> {
     /// Runs `work` for every series matching `matchers` in `[mint, maxt]`,
     /// spread over the engine's worker threads; returns the consumer states
-    /// in label order.
+    /// in label order, the names `rate`/`increase` found not to look like
+    /// counters and those with overlapping start timestamps. With `want_st`
+    /// `work` gets the series' start timestamps (if it has any).
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn select_par<C: Consumer>(
         &mut self,
         matchers: &[Matcher],
@@ -86,8 +94,11 @@ impl Evaluator<'_> {
         maxt: i64,
         n: usize,
         c: &C,
-        work: &(dyn Fn(&mut Worker<C::State>, &Labels, &[RawSample]) -> R<()> + Sync),
-    ) -> R<(Vec<C::State>, Vec<String>)> {
+        want_st: bool,
+        work: &(
+             dyn Fn(&mut Worker<C::State>, &Labels, &[RawSample], Option<&[i64]>) -> R<()> + Sync
+         ),
+    ) -> R<(Vec<C::State>, Vec<String>, Vec<String>)> {
         let threads = self.opts.parallelism.max(1);
         let workers: Vec<Mutex<Worker<C::State>>> = (0..threads)
             .map(|_| {
@@ -96,7 +107,9 @@ impl Evaluator<'_> {
                     err: None,
                     points: 0,
                     non_counter: Vec::new(),
+                    st_overlap: Vec::new(),
                     buf: Vec::new(),
+                    st_buf: Vec::new(),
                     absent_seen: vec![false; n],
                     seen: 0,
                     loaded: 0,
@@ -111,29 +124,38 @@ impl Evaluator<'_> {
             msg: e.to_string(),
             warnings: Vec::new(),
         })?;
-        querier
-            .select_each_par(matchers, threads, &|w, labels, samples| {
-                let mut g = workers[w].lock().unwrap_or_else(|p| p.into_inner());
-                if g.err.is_some() {
-                    return;
-                }
-                g.seen += 1;
-                g.loaded += samples.len();
-                if g.seen.is_multiple_of(64) && Instant::now() > deadline {
-                    g.err = Some(timeout());
-                    return;
-                }
-                if let Err(e) = work(&mut g, labels, samples) {
-                    g.err = Some(e);
-                } else if g.points > max_samples {
-                    g.err = Some(QueryError::exec(
-                        "query processing would load too many samples into memory in query execution",
-                    ));
-                }
-            })
-            .map_err(|e| QueryError { kind: ErrorKind::Internal, msg: e.to_string(), warnings: Vec::new() })?;
+        let each = |w: usize, labels: &Labels, samples: &[RawSample], sts: Option<&[i64]>| {
+            let mut g = workers[w].lock().unwrap_or_else(|p| p.into_inner());
+            if g.err.is_some() {
+                return;
+            }
+            g.seen += 1;
+            g.loaded += samples.len();
+            if g.seen.is_multiple_of(64) && Instant::now() > deadline {
+                g.err = Some(timeout());
+                return;
+            }
+            if let Err(e) = work(&mut g, labels, samples, sts) {
+                g.err = Some(e);
+            } else if g.points > max_samples {
+                g.err = Some(QueryError::exec(
+                    "query processing would load too many samples into memory in query execution",
+                ));
+            }
+        };
+        let res = if want_st {
+            querier.select_each_par_st(matchers, threads, &each)
+        } else {
+            querier.select_each_par(matchers, threads, &|w, l, s| each(w, l, s, None))
+        };
+        res.map_err(|e| QueryError {
+            kind: ErrorKind::Internal,
+            msg: e.to_string(),
+            warnings: Vec::new(),
+        })?;
         let mut states = Vec::with_capacity(threads);
         let mut names: Vec<String> = Vec::new();
+        let mut overlap: Vec<String> = Vec::new();
         let mut points = 0;
         let mut loaded = 0;
         for w in workers {
@@ -148,11 +170,16 @@ impl Evaluator<'_> {
                     names.push(nm);
                 }
             }
+            for nm in w.st_overlap {
+                if !overlap.contains(&nm) {
+                    overlap.push(nm);
+                }
+            }
             states.push(w.st);
         }
         self.note_loaded(loaded);
         self.account(points)?;
-        Ok((states, names))
+        Ok((states, names, overlap))
     }
 
     /// An instant-vector selector, series computed in parallel.
@@ -176,13 +203,14 @@ impl Evaluator<'_> {
         };
         let (lo, hi) = (st.eff(grid.start), st.eff(grid.end()));
         let maxt = if vs.smoothed { hi + st.lookback } else { hi };
-        let (states, _) = self.select_par(
+        let (states, _, _) = self.select_par(
             &vs.matchers,
             lo - st.lookback + 1,
             maxt,
             grid.n,
             c,
-            &|w, labels, samples| {
+            false,
+            &|w, labels, samples, _| {
                 let vals = selector_values(samples, grid, &st);
                 let count = vals.iter().filter(|v| present(**v)).count();
                 if count == 0 {
@@ -248,34 +276,53 @@ impl Evaluator<'_> {
         let maxt = shape.eff(grid.end()) + if vs.smoothed { lookback } else { 0 };
         let drop_name = !(name == "last_over_time" || name == "first_over_time");
         let is_counter_fn = name == "rate" || name == "increase";
-        let (states, non_counter) = self.select_par(
+        let (states, non_counter, st_overlap) = self.select_par(
             &vs.matchers,
             mint,
             maxt,
             grid.n,
             c,
-            &|w, labels, samples| {
+            uses_start_timestamps(name),
+            &|w, labels, samples, sts| {
                 // Staleness markers are not part of range vectors; most series
                 // have none and are used in place.
                 let mut buf = std::mem::take(&mut w.buf);
-                let samples = if samples.iter().any(|p| is_stale_nan(p.v)) {
+                let mut st_buf = std::mem::take(&mut w.st_buf);
+                let (samples, sts) = if samples.iter().any(|p| is_stale_nan(p.v)) {
                     buf.clear();
-                    buf.extend(samples.iter().copied().filter(|p| !is_stale_nan(p.v)));
-                    &buf[..]
+                    st_buf.clear();
+                    match sts {
+                        Some(sts) => {
+                            for (p, &x) in samples.iter().zip(sts) {
+                                if !is_stale_nan(p.v) {
+                                    buf.push(*p);
+                                    st_buf.push(x);
+                                }
+                            }
+                            (&buf[..], Some(&st_buf[..]))
+                        }
+                        None => {
+                            buf.extend(samples.iter().copied().filter(|p| !is_stale_nan(p.v)));
+                            (&buf[..], None)
+                        }
+                    }
                 } else {
-                    samples
+                    (samples, sts)
                 };
+                let mut overlap = false;
                 let res = if samples.is_empty() {
                     Ok(())
                 } else {
                     window_values(
                         name,
                         samples,
+                        sts,
                         &shape,
                         grid,
                         lookback,
                         &scalars,
                         &mut w.absent_seen,
+                        &mut overlap,
                     )
                     .and_then(|vals| {
                         let count = vals.iter().filter(|v| present(**v)).count();
@@ -295,7 +342,14 @@ impl Evaluator<'_> {
                         c.consume(&mut w.st, labels, drop_name, vals)
                     })
                 };
+                if overlap {
+                    let mn = labels.get("__name__").unwrap_or("");
+                    if !w.st_overlap.iter().any(|x| x == mn) {
+                        w.st_overlap.push(mn.to_string());
+                    }
+                }
                 w.buf = buf;
+                w.st_buf = st_buf;
                 res
             },
         )?;
@@ -305,6 +359,63 @@ impl Evaluator<'_> {
                 args[m].pos(),
             );
         }
+        for mn in st_overlap {
+            self.warn(&st_overlap_warning(&mn), args[m].pos());
+        }
+        Ok(states)
+    }
+
+    /// `start_timestamp(selector)`: the start timestamp (seconds; 0 when it
+    /// has none) of the sample an instant selector picks at each step.
+    pub fn start_timestamp_par<C: Consumer>(
+        &mut self,
+        vs: &VectorSelector,
+        grid: &Grid,
+        c: &C,
+    ) -> R<Vec<C::State>> {
+        let offset = match &vs.offset {
+            Some(o) => self.duration_ms(o)?,
+            None => 0,
+        };
+        let st = SelectorTimes {
+            at: self.resolve_at(&vs.at),
+            offset,
+            lookback: self.opts.lookback_delta_ms,
+            smoothed: false,
+            want_ts: false,
+        };
+        let (lo, hi) = (st.eff(grid.start), st.eff(grid.end()));
+        let (states, _, _) = self.select_par(
+            &vs.matchers,
+            lo - st.lookback + 1,
+            hi,
+            grid.n,
+            c,
+            true,
+            &|w, labels, samples, sts| {
+                // The selected sample's ST in place of its value (staleness
+                // markers stay, so that they still end the series).
+                let as_st: Vec<RawSample> = samples
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| RawSample {
+                        t: p.t,
+                        v: if is_stale_nan(p.v) {
+                            p.v
+                        } else {
+                            sts.map_or(0, |s| s[i]) as f64 / 1000.0
+                        },
+                    })
+                    .collect();
+                let vals = selector_values(&as_st, grid, &st);
+                let count = vals.iter().filter(|v| present(**v)).count();
+                if count == 0 {
+                    return Ok(());
+                }
+                w.points += count;
+                c.consume(&mut w.st, labels, true, vals)
+            },
+        )?;
         Ok(states)
     }
 

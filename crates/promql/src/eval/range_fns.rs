@@ -20,46 +20,134 @@ pub struct Win<'a> {
     pub smoothed: bool,
     /// Step time (for predict_linear).
     pub t: i64,
+    /// Start timestamps of `s` (0 = none), for series stored with them.
+    pub st: Option<&'a [i64]>,
 }
 
-fn extrapolated_rate(w: &Win, is_counter: bool, is_rate: bool) -> Option<f64> {
+/// Functions that read start timestamps (Prometheus with its "use start
+/// timestamps" option on): counter resets and the zero point of a counter.
+pub fn uses_start_timestamps(name: &str) -> bool {
+    matches!(name, "rate" | "increase" | "irate" | "resets")
+}
+
+pub fn st_overlap_warning(metric: &str) -> String {
+    format!(
+        "sample has start time that overlaps with previous sample timestamp for metric {metric:?}"
+    )
+}
+
+/// Whether the start timestamps of two consecutive samples say the counter
+/// was reset in between (Prometheus's `isStartTimestampReset`).
+#[inline]
+pub fn st_reset(prev_st: i64, prev_t: i64, cur_st: i64, cur_t: i64) -> bool {
+    // Not set, invalid (ST > T), or OTel's unknown start (ST == T).
+    if cur_st == 0 || cur_st >= cur_t || cur_st < prev_t {
+        return false;
+    }
+    if cur_st > prev_t {
+        return true;
+    }
+    // The ST points at the previous sample: a delta, unless the previous
+    // sample was a cumulative one with an unknown (or invalid) start.
+    if prev_st > prev_t {
+        return false;
+    }
+    prev_st != 0 && prev_st != prev_t
+}
+
+/// A start timestamp that overlaps the previous sample (neither a delta's
+/// `ST = previous T` nor a cumulative series' repeated ST).
+#[inline]
+pub fn st_overlaps(prev_st: i64, prev_t: i64, cur_st: i64) -> bool {
+    cur_st != 0 && cur_st < prev_t && cur_st != prev_st
+}
+
+/// Counter reset between samples `i - 1` and `i`, by value or start timestamp.
+#[inline]
+fn is_reset(s: &[Sample], st: Option<&[i64]>, i: usize) -> bool {
+    s[i].v < s[i - 1].v || st.is_some_and(|st| st_reset(st[i - 1], s[i - 1].t, st[i], s[i].t))
+}
+
+fn extrapolated_rate(w: &Win, is_counter: bool, is_rate: bool, overlap: &mut bool) -> Option<f64> {
     if w.anchored || w.smoothed {
         return extended_rate(w, is_counter, is_rate);
     }
     let s = w.s;
-    if s.len() < 2 {
+    if s.is_empty() {
         return None;
     }
-    let first = s[0];
-    let last = s[s.len() - 1];
-    let mut result = last.v - first.v;
+    let mut result = s[s.len() - 1].v - s[0].v;
+    let st = if is_counter { w.st } else { None };
     if is_counter {
-        for p in s.windows(2) {
-            if p[1].v < p[0].v {
-                result += p[0].v;
+        for i in 1..s.len() {
+            if let Some(sts) = st
+                && st_overlaps(sts[i - 1], s[i - 1].t, sts[i])
+            {
+                *overlap = true;
+            }
+            if is_reset(s, st, i) {
+                result += s[i - 1].v;
             }
         }
     }
-    let mut to_start = (first.t - w.start) as f64 / 1000.0;
-    let mut to_end = (w.end - last.t) as f64 / 1000.0;
-    let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg = sampled / (s.len() - 1) as f64;
+    extrapolate(s, st, result, w.start, w.end, w.range, is_counter, is_rate)
+}
+
+/// Prometheus's extrapolation of a rate/increase/delta `result` over the
+/// window `(start, end]` of samples `s`; with start timestamps, a counter
+/// whose first sample started inside the window is taken from zero at its
+/// start instead of extrapolated to the left (one sample is then enough).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn extrapolate(
+    s: &[Sample],
+    st: Option<&[i64]>,
+    mut result: f64,
+    start: i64,
+    end: i64,
+    range: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    let first = s[0];
+    let last = s[s.len() - 1];
+    let mut to_start = (first.t - start) as f64 / 1000.0;
+    let mut to_end = (end - last.t) as f64 / 1000.0;
+    let mut sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = if s.len() > 1 {
+        sampled / (s.len() - 1) as f64
+    } else {
+        0.0
+    };
     let threshold = avg * 1.1;
-    if to_start >= threshold {
-        to_start = avg / 2.0;
-    }
-    if is_counter && result > 0.0 && first.v >= 0.0 {
-        let to_zero = sampled * (first.v / result);
-        if to_zero < to_start {
-            to_start = to_zero;
+    let st0 = st.map_or(0, |x| x[0]);
+    if is_counter && st0 != 0 && st0 > start && st0 < first.t {
+        to_start = 0.0;
+        sampled = (last.t - st0) as f64 / 1000.0;
+        result += first.v;
+    } else if s.len() < 2 {
+        return None;
+    } else {
+        if to_start >= threshold {
+            to_start = avg / 2.0;
+        }
+        if is_counter && result > 0.0 && first.v >= 0.0 {
+            let to_zero = sampled * (first.v / result);
+            if to_zero < to_start {
+                to_start = to_zero;
+            }
         }
     }
     if to_end >= threshold {
         to_end = avg / 2.0;
     }
-    let mut factor = (sampled + to_start + to_end) / sampled;
+    let mut factor = if sampled != 0.0 {
+        (sampled + to_start + to_end) / sampled
+    } else {
+        1.0
+    };
     if is_rate {
-        factor /= w.range as f64 / 1000.0;
+        factor /= range as f64 / 1000.0;
     }
     Some(result * factor)
 }
@@ -140,8 +228,9 @@ fn instant_value(w: &Win, is_rate: bool) -> Option<f64> {
         return None;
     }
     let mut r = b.v;
-    // A counter reset leaves the last value as the increase.
-    if !is_rate || b.v >= a.v || b.v.is_nan() || a.v.is_nan() {
+    // A counter reset (by value or start timestamp) leaves the last value
+    // as the increase.
+    if !is_rate || !is_reset(s, w.st, s.len() - 1) {
         r = b.v - a.v;
     }
     if is_rate {
@@ -258,12 +347,12 @@ fn double_exp_smoothing(s: &[Sample], sf: f64, tf: f64) -> Option<f64> {
 
 /// Evaluates one range function over a window; `args` are the scalar
 /// arguments at this step (in call order, without the range vector).
-fn call(name: &str, w: &Win, args: &[f64]) -> R<Option<f64>> {
+fn call(name: &str, w: &Win, args: &[f64], overlap: &mut bool) -> R<Option<f64>> {
     let s = w.s;
     Ok(match name {
-        "rate" => extrapolated_rate(w, true, true),
-        "increase" => extrapolated_rate(w, true, false),
-        "delta" => extrapolated_rate(w, false, false),
+        "rate" => extrapolated_rate(w, true, true, overlap),
+        "increase" => extrapolated_rate(w, true, false, overlap),
+        "delta" => extrapolated_rate(w, false, false, overlap),
         "irate" => instant_value(w, true),
         "idelta" => instant_value(w, false),
         "changes" | "resets" => {
@@ -274,11 +363,12 @@ fn call(name: &str, w: &Win, args: &[f64]) -> R<Option<f64>> {
                 return Ok(None);
             }
             let mut n = 0.0;
-            for p in s[first..].windows(2) {
+            for i in first + 1..s.len() {
+                let (a, b) = (s[i - 1].v, s[i].v);
                 let changed = if name == "changes" {
-                    p[1].v != p[0].v && !(p[1].v.is_nan() && p[0].v.is_nan())
+                    b != a && !(b.is_nan() && a.is_nan())
                 } else {
-                    p[1].v < p[0].v
+                    is_reset(s, w.st, i)
                 };
                 if changed {
                     n += 1.0;
@@ -489,8 +579,18 @@ impl Evaluator<'_> {
         let is_counter_fn = name == "rate" || name == "increase";
         {
             let mut per_series = |labels: &Labels, samples: &[Sample], shape: &Shape| -> R<()> {
-                let vals =
-                    window_values(name, samples, shape, grid, lookback, &scalars, absent_seen)?;
+                // Subqueries (and `absent_over_time`) carry no start timestamps.
+                let vals = window_values(
+                    name,
+                    samples,
+                    None,
+                    shape,
+                    grid,
+                    lookback,
+                    &scalars,
+                    absent_seen,
+                    &mut false,
+                )?;
                 let c = vals.iter().filter(|v| present(**v)).count();
                 if c == 0 {
                     return Ok(());
@@ -586,27 +686,53 @@ impl Shape {
     }
 }
 
-/// Per-step values of a range function over one series' samples.
+/// Per-step values of a range function over one series' samples; `sts`
+/// are their start timestamps, if stored. `overlap` is set when a window of
+/// `rate`/`increase` meets a start timestamp overlapping its previous sample.
+#[allow(clippy::too_many_arguments)]
 pub fn window_values(
     name: &str,
     samples: &[Sample],
+    sts: Option<&[i64]>,
     shape: &Shape,
     grid: &Grid,
     lookback: i64,
     scalars: &[Vec<f64>],
     absent_seen: &mut [bool],
+    overlap: &mut bool,
 ) -> R<Vec<f64>> {
     let n = grid.n;
     let mut vals = vec![absent(); n];
     let mut step_args = vec![0.0; scalars.len()];
+    let sts = sts.filter(|x| x.len() == samples.len() && x.iter().any(|&v| v != 0));
     // Counter resets are rare: their positions are found once, so rate and
     // increase visit only the window's ends and the resets inside it.
     let fast_counter = (name == "rate" || name == "increase") && !shape.anchored && !shape.smoothed;
     let mut resets: Vec<u32> = Vec::new();
+    // Start-timestamp overlaps as a prefix count (series with STs only).
+    let mut overlaps: Vec<u32> = Vec::new();
     if fast_counter {
-        for (k, w) in samples.windows(2).enumerate() {
-            if w[1].v < w[0].v {
-                resets.push(k as u32 + 1);
+        match sts {
+            None => {
+                for (k, w) in samples.windows(2).enumerate() {
+                    if w[1].v < w[0].v {
+                        resets.push(k as u32 + 1);
+                    }
+                }
+            }
+            Some(st) => {
+                overlaps.reserve(samples.len());
+                overlaps.push(0);
+                let mut ov = 0;
+                for i in 1..samples.len() {
+                    if is_reset(samples, sts, i) {
+                        resets.push(i as u32);
+                    }
+                    if st_overlaps(st[i - 1], samples[i - 1].t, st[i]) {
+                        ov += 1;
+                    }
+                    overlaps.push(ov);
+                }
             }
         }
     }
@@ -653,6 +779,9 @@ pub fn window_values(
         }
         absent_seen[i] = true;
         let v = if fast_counter {
+            if !overlaps.is_empty() && overlaps[hi - 1] != overlaps[lo] {
+                *overlap = true;
+            }
             while reset_pos < resets.len() && (resets[reset_pos] as usize) <= lo {
                 reset_pos += 1;
             }
@@ -662,6 +791,7 @@ pub fn window_values(
                 .map(|&k| k as usize);
             counter_rate(
                 samples,
+                sts,
                 lo,
                 hi,
                 inside,
@@ -683,8 +813,9 @@ pub fn window_values(
                 anchored: shape.anchored,
                 smoothed: shape.smoothed,
                 t,
+                st: sts.map(|x| &x[lo..hi]),
             };
-            call(name, &w, &step_args)?
+            call(name, &w, &step_args, overlap)?
         };
         prev_val = v;
         if let Some(v) = v {
@@ -750,6 +881,7 @@ fn rate_factor(sampled: f64, to_start: f64, to_end: f64, range: i64, is_rate: bo
 #[allow(clippy::too_many_arguments)]
 fn counter_rate(
     samples: &[Sample],
+    sts: Option<&[i64]>,
     lo: usize,
     hi: usize,
     resets: impl Iterator<Item = usize>,
@@ -759,7 +891,7 @@ fn counter_rate(
     is_rate: bool,
     memo: &mut Option<RateTiming>,
 ) -> Option<f64> {
-    if hi - lo < 2 {
+    if sts.is_none() && hi - lo < 2 {
         return None;
     }
     let first = samples[lo];
@@ -767,6 +899,18 @@ fn counter_rate(
     let mut result = last.v - first.v;
     for k in resets {
         result += samples[k - 1].v;
+    }
+    if let Some(st) = sts {
+        return extrapolate(
+            &samples[lo..hi],
+            Some(&st[lo..hi]),
+            result,
+            start,
+            end,
+            range,
+            true,
+            is_rate,
+        );
     }
     let key = (first.t - start, last.t - first.t, end - last.t, hi - lo);
     let tm = match memo {
@@ -865,7 +1009,19 @@ mod fast_counter_tests {
                 };
                 let grid = Grid::new(1_000_000, s.last().unwrap().t + 60_000, step);
                 let mut seen = vec![false; grid.n];
-                let fast = window_values(name, &s, &shape, &grid, 300_000, &[], &mut seen).unwrap();
+                let mut ov = false;
+                let fast = window_values(
+                    name,
+                    &s,
+                    None,
+                    &shape,
+                    &grid,
+                    300_000,
+                    &[],
+                    &mut seen,
+                    &mut ov,
+                )
+                .unwrap();
                 for (i, got) in fast.iter().enumerate() {
                     let end = grid.t(i);
                     let start = end - range;
@@ -887,8 +1043,10 @@ mod fast_counter_tests {
                                 anchored: false,
                                 smoothed: false,
                                 t: end,
+                                st: None,
                             },
                             &[],
+                            &mut ov,
                         )
                         .unwrap()
                     };

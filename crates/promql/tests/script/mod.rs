@@ -12,7 +12,7 @@ use sightline_promql::{Engine, EngineOptions};
 use sightline_tsdb::{Appendable, Db, Options};
 
 use check::{check_range, instant_eval};
-use values::{Item, parse_duration_word, parse_series_line};
+use values::{Item, parse_duration_word, parse_series_line, parse_st_line};
 
 pub enum Outcome {
     Pass,
@@ -170,33 +170,62 @@ fn parse_bare_number(s: &str) -> Option<f64> {
 }
 
 fn load(store: &mut Store, interval: i64, nhcb: bool, block: &[String]) {
-    let mut series: Vec<(Labels, Vec<Item>)> = Vec::new();
+    // Per series: labels, values and start-timestamp offsets (FORMAT.md §4.2).
+    let mut series: Vec<(Labels, Vec<Item>, Vec<Option<i64>>)> = Vec::new();
+    let mut pending_st: Option<(Labels, Vec<Option<i64>>)> = None;
     let mut k = 0;
     while k < block.len() {
         let line = &block[k];
         let first = line.split_whitespace().next().unwrap_or("");
         if first.ends_with("@st") {
-            // Start timestamps are not stored by this storage; skip the annotation line.
+            assert!(
+                pending_st.is_none(),
+                "@st line {line:?} is not followed by its series line"
+            );
+            pending_st =
+                Some(parse_st_line(line).unwrap_or_else(|e| panic!("bad @st line {line:?}: {e}")));
             k += 1;
             continue;
         }
         let (labels, items) =
             parse_series_line(line).unwrap_or_else(|e| panic!("bad series line {line:?}: {e}"));
-        if let Some(pos) = series.iter().position(|(l, _)| *l == labels) {
+        let sts = match pending_st.take() {
+            Some((l, sts)) => {
+                assert_eq!(
+                    l, labels,
+                    "@st line labels differ from the series line {line:?}"
+                );
+                assert_eq!(
+                    sts.len(),
+                    items.len(),
+                    "@st line and series line {line:?} expand to different lengths"
+                );
+                sts
+            }
+            None => Vec::new(),
+        };
+        if let Some(pos) = series.iter().position(|(l, _, _)| *l == labels) {
             series[pos].1 = items;
+            series[pos].2 = sts;
         } else {
-            series.push((labels, items));
+            series.push((labels, items, sts));
         }
         k += 1;
     }
-    let mut samples: Vec<(i64, usize, f64)> = Vec::new();
-    for (si, (labels, items)) in series.iter().enumerate() {
+    assert!(
+        pending_st.is_none(),
+        "@st line without a following series line"
+    );
+    // (time, series, value, start timestamp or 0)
+    let mut samples: Vec<(i64, usize, f64, i64)> = Vec::new();
+    for (si, (labels, items, sts)) in series.iter().enumerate() {
         let mut has_hist = false;
         for (idx, it) in items.iter().enumerate() {
             let t = idx as i64 * interval;
+            let st = sts.get(idx).copied().flatten().map_or(0, |off| t + off);
             match it {
-                Item::Float(v) => samples.push((t, si, *v)),
-                Item::Stale => samples.push((t, si, stale_nan())),
+                Item::Float(v) => samples.push((t, si, *v, st)),
+                Item::Stale => samples.push((t, si, stale_nan(), st)),
                 Item::Histogram => has_hist = true,
                 Item::Omitted => {}
             }
@@ -208,7 +237,7 @@ fn load(store: &mut Store, interval: i64, nhcb: bool, block: &[String]) {
     if nhcb {
         // The converted NHCB series live under the base name; we cannot store
         // them, but remember them so evals that select them count as native.
-        for (labels, _) in &series {
+        for (labels, _, _) in &series {
             if let Some(name) = labels.get("__name__") {
                 for suf in ["_bucket", "_sum", "_count"] {
                     if let Some(base) = name.strip_suffix(suf) {
@@ -226,8 +255,12 @@ fn load(store: &mut Store, interval: i64, nhcb: bool, block: &[String]) {
     }
     samples.sort_by_key(|s| (s.0, s.1));
     let mut app = store.db.appender();
-    for (t, si, v) in samples {
-        let _ = app.append(&series[si].0, t, v);
+    for (t, si, v, st) in samples {
+        let _ = if st != 0 {
+            app.append_st(&series[si].0, t, st, v)
+        } else {
+            app.append(&series[si].0, t, v)
+        };
     }
     app.commit().unwrap();
 }

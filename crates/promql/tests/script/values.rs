@@ -199,3 +199,102 @@ pub fn parse_series_line(line: &str) -> Result<(Labels, Vec<Item>), String> {
     }
     Ok((labels, items))
 }
+
+/// One `@st` duration (FORMAT.md §4.2): optionally signed integer and unit
+/// (`-1m`, `30s`, `-59999ms`, `0`); returns milliseconds and the rest.
+fn st_duration(s: &str) -> Result<(i64, &str), String> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let neg = match b.first() {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let ds = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i == ds {
+        return Err(format!("bad start timestamp offset {s:?}"));
+    }
+    let n: i64 = s[ds..i]
+        .parse()
+        .map_err(|_| format!("bad start timestamp offset {s:?}"))?;
+    let us = i;
+    while i < b.len() && b[i].is_ascii_alphabetic() && b[i] != b'x' {
+        i += 1;
+    }
+    let unit = match &s[us..i] {
+        "" if n == 0 => 0,
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        "y" => 365 * 86_400_000,
+        u => return Err(format!("bad start timestamp unit {u:?} in {s:?}")),
+    };
+    let ms = n * unit;
+    Ok((if neg { -ms } else { ms }, &s[i..]))
+}
+
+/// Expands one item of an `@st` line into per-position offsets (`None` = no ST).
+fn expand_st(tok: &str, out: &mut Vec<Option<i64>>) -> Result<(), String> {
+    if tok == "_" {
+        out.push(None);
+        return Ok(());
+    }
+    if let Some(n) = tok.strip_prefix("_x") {
+        let n: usize = n.parse().map_err(|_| format!("bad item {tok:?}"))?;
+        if n == 0 {
+            return Err(format!("bad item {tok:?}"));
+        }
+        out.extend(std::iter::repeat_n(None, n));
+        return Ok(());
+    }
+    let (start, rest) = st_duration(tok)?;
+    if rest.is_empty() {
+        out.push(Some(start));
+        return Ok(());
+    }
+    let (step, rest) = match rest.as_bytes()[0] {
+        b'+' | b'-' => {
+            let (d, r) = st_duration(rest)?;
+            (d, r)
+        }
+        _ => (0, rest),
+    };
+    let n: usize = rest
+        .strip_prefix('x')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("bad start timestamp item {tok:?}"))?;
+    for k in 0..=n {
+        out.push(Some(start + step * k as i64));
+    }
+    Ok(())
+}
+
+/// An `@st` line: the label set (before `@st`) and one start-timestamp
+/// offset per position.
+pub fn parse_st_line(line: &str) -> Result<(Labels, Vec<Option<i64>>), String> {
+    let line = line.trim();
+    let end = line
+        .find(|c: char| c.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    let labels = line[..end]
+        .strip_suffix("@st")
+        .ok_or_else(|| format!("not an @st line: {line:?}"))?;
+    let labels = parse_labels(labels.trim())?;
+    let mut out = Vec::new();
+    for t in tokens(&line[end..]) {
+        expand_st(&t, &mut out)?;
+    }
+    Ok((labels, out))
+}

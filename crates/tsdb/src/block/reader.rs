@@ -269,6 +269,63 @@ impl Block {
         Ok(())
     }
 
+    /// `samples` with start timestamps: `st` becomes a column aligned with
+    /// `out` as soon as one chunk in range has STs (left `None` otherwise).
+    pub fn samples_st(
+        &self,
+        idx: u32,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<Sample>,
+        st: &mut Option<Vec<i64>>,
+    ) -> Result<()> {
+        for c in self.series[idx as usize].chunks.iter() {
+            if c.maxt < mint || c.mint > maxt {
+                continue;
+            }
+            let frame = self.frame(c.frame)?;
+            let bytes = frame
+                .get(c.offset as usize..(c.offset + c.len) as usize)
+                .ok_or_else(|| corrupt(&self.dir, "chunk outside its frame"))?;
+            let (decoded, sts) = block_codec::decode_with_st(&mut Decoder::new(bytes))
+                .ok_or_else(|| corrupt(&self.dir, "undecodable chunk"))?;
+            let keep = |s: &Sample| s.t >= mint && s.t <= maxt;
+            match sts {
+                None => {
+                    let before = out.len();
+                    out.extend(decoded.into_iter().filter(keep));
+                    if let Some(v) = st.as_mut() {
+                        v.resize(v.len() + out.len() - before, 0);
+                    }
+                }
+                Some(sts) => {
+                    let v = st.get_or_insert_with(|| vec![0; out.len()]);
+                    for (s, x) in decoded.into_iter().zip(sts) {
+                        if keep(&s) {
+                            out.push(s);
+                            v.push(x);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every series with all of its samples and start timestamps, in label
+    /// order (for compaction).
+    #[allow(clippy::type_complexity)]
+    pub fn all_series_st(
+        &self,
+    ) -> impl Iterator<Item = Result<(Labels, Vec<Sample>, Option<Vec<i64>>)>> + '_ {
+        (0..self.series.len() as u32).map(move |i| {
+            let mut s = Vec::new();
+            let mut st = None;
+            self.samples_st(i, i64::MIN, i64::MAX, &mut s, &mut st)?;
+            Ok((self.labels_of(i), s, st))
+        })
+    }
+
     /// Every series with all of its samples, in label order (for compaction).
     pub fn all_series(&self) -> impl Iterator<Item = Result<(Labels, Vec<Sample>)>> + '_ {
         (0..self.series.len() as u32).map(move |i| {

@@ -19,6 +19,8 @@ const CHUNK_MAX_SAMPLES: usize = 960;
 pub struct BlockSeries {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+    /// Start timestamps of `samples` (0 = none); `None` when no sample has one.
+    pub st: Option<Vec<i64>>,
     pub exemplars: Vec<Exemplar>,
 }
 
@@ -94,11 +96,23 @@ impl Writer {
     }
 
     fn add(&mut self, s: BlockSeries, mint: i64, maxt: i64) -> Result<()> {
-        let samples: Vec<Sample> = s
-            .samples
-            .into_iter()
-            .filter(|x| x.t >= mint && x.t < maxt)
-            .collect();
+        let in_range = |x: &Sample| x.t >= mint && x.t < maxt;
+        let mut sts: Option<Vec<i64>> = None;
+        let samples: Vec<Sample> = match s.st.filter(|v| v.len() == s.samples.len()) {
+            Some(st) => {
+                let (a, b): (Vec<Sample>, Vec<i64>) = s
+                    .samples
+                    .into_iter()
+                    .zip(st)
+                    .filter(|(x, _)| in_range(x))
+                    .unzip();
+                if b.iter().any(|&x| x != 0) {
+                    sts = Some(b);
+                }
+                a
+            }
+            None => s.samples.into_iter().filter(in_range).collect(),
+        };
         if samples.is_empty() {
             return Ok(());
         }
@@ -119,9 +133,12 @@ impl Writer {
             data: Vec::new(),
             parts: Vec::new(),
         };
-        for part in samples.chunks(CHUNK_MAX_SAMPLES) {
+        for (k, part) in samples.chunks(CHUNK_MAX_SAMPLES).enumerate() {
             let start = pending.data.len();
-            block_codec::encode(part, &mut pending.data);
+            let part_st = sts
+                .as_ref()
+                .map(|v| &v[k * CHUNK_MAX_SAMPLES..k * CHUNK_MAX_SAMPLES + part.len()]);
+            block_codec::encode_with_st(part, part_st, &mut pending.data);
             pending.parts.push((
                 part[0].t,
                 part[part.len() - 1].t,

@@ -8,6 +8,10 @@
 //!   and most gauges are integers or short decimals, so deltas are a byte or two;
 //! - kind 1 (xor): a Gorilla XOR value stream, for everything else
 //!   (NaN, staleness markers, full-precision floats).
+//!
+//! A chunk of a series with start timestamps ends with their bit stream
+//! (see `st`), taking the rest of the chunk's bytes; chunks without any ST
+//! end after the values, exactly as before STs existed.
 
 use sightline_model::Sample;
 
@@ -25,6 +29,23 @@ const MAX_EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
 
 /// Appends the encoding of `samples` (sorted by time) to `out`.
 pub fn encode(samples: &[Sample], out: &mut Vec<u8>) {
+    encode_with_st(samples, None, out)
+}
+
+/// Like [`encode`], with the samples' start timestamps (0 = none), which
+/// are only written if one of them is set.
+pub fn encode_with_st(samples: &[Sample], sts: Option<&[i64]>, out: &mut Vec<u8>) {
+    encode_values(samples, out);
+    if let Some(sts) = sts.filter(|s| s.iter().any(|&x| x != 0)) {
+        let mut e = super::st::StEncoder::with_none(0);
+        for (s, &st) in samples.iter().zip(sts) {
+            e.put(s.t, st);
+        }
+        out.extend_from_slice(e.bytes());
+    }
+}
+
+fn encode_values(samples: &[Sample], out: &mut Vec<u8>) {
     put_uvarint(out, samples.len() as u64);
     if samples.is_empty() {
         return;
@@ -99,8 +120,21 @@ pub fn decode(d: &mut Decoder<'_>) -> Option<Vec<Sample>> {
     Some(out)
 }
 
-/// Appends the chunk's samples to `out` (queries decode straight into the
-/// series' sample buffer instead of a per-chunk vector).
+/// Decodes one block chunk (all of `d`) with its start timestamps, if it has any.
+pub fn decode_with_st(d: &mut Decoder<'_>) -> Option<(Vec<Sample>, Option<Vec<i64>>)> {
+    let mut samples = Vec::new();
+    decode_into(d, &mut samples)?;
+    if d.is_empty() {
+        return Some((samples, None));
+    }
+    let mut sts = Vec::with_capacity(samples.len());
+    super::st::decode(&d.buf[d.pos..], samples.iter().map(|s| s.t), &mut sts)?;
+    Some((samples, Some(sts)))
+}
+
+/// Appends the chunk's samples to `all` (queries decode straight into the
+/// series' sample buffer instead of a per-chunk vector). A start-timestamp
+/// stream after the values is left unread.
 pub fn decode_into(d: &mut Decoder<'_>, all: &mut Vec<Sample>) -> Option<()> {
     let n = d.uvarint()? as usize;
     // Each sample takes at least one byte: guards allocation against garbage counts.
@@ -129,14 +163,14 @@ pub fn decode_into(d: &mut Decoder<'_>, all: &mut Vec<Sample>) -> Option<()> {
         }
     }
     let out = &mut all[base..];
-    let ok = decode_values(d, out);
+    let ok = decode_value_column(d, out);
     if ok.is_none() {
         all.truncate(base);
     }
     ok
 }
 
-fn decode_values(d: &mut Decoder<'_>, out: &mut [Sample]) -> Option<()> {
+fn decode_value_column(d: &mut Decoder<'_>, out: &mut [Sample]) -> Option<()> {
     match d.u8()? {
         KIND_DECIMAL => {
             let e = d.u8()? as usize;
@@ -230,6 +264,29 @@ mod tests {
             },
         ]);
         rt(&[]);
+    }
+
+    #[test]
+    fn start_timestamps_are_appended_only_when_set() {
+        let s: Vec<Sample> = (0..100)
+            .map(|i| Sample {
+                t: 1_000_000 + i * 15_000,
+                v: i as f64,
+            })
+            .collect();
+        let mut plain = Vec::new();
+        encode(&s, &mut plain);
+        let mut zeros = Vec::new();
+        encode_with_st(&s, Some(&[0; 100]), &mut zeros);
+        assert_eq!(plain, zeros);
+        assert_eq!(decode_with_st(&mut Decoder::new(&plain)).unwrap().1, None);
+        let sts: Vec<i64> = (0..100).map(|i| if i < 3 { 0 } else { 999_000 }).collect();
+        let mut b = Vec::new();
+        encode_with_st(&s, Some(&sts), &mut b);
+        assert!(b.len() - plain.len() <= 25, "{}", b.len() - plain.len());
+        let (got, st) = decode_with_st(&mut Decoder::new(&b)).unwrap();
+        assert_eq!(got.len(), 100);
+        assert_eq!(st.unwrap(), sts);
     }
 
     #[test]

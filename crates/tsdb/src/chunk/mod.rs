@@ -4,9 +4,10 @@
 
 mod bits;
 pub mod block_codec;
+pub mod st;
 pub mod xor;
 
-pub use xor::{XorAppender, XorIter};
+pub use xor::{XorAppender, XorIter, split_st};
 
 use sightline_model::Sample;
 

@@ -5,9 +5,14 @@
 use sightline_model::Sample;
 
 use super::bits::{BitReader, BitWriter};
+use super::st::StEncoder;
 
 /// Bytes before the bit stream: the sample count.
 const HEADER: usize = 2;
+/// Set in the count of a finished chunk that carries a start-timestamp
+/// stream: the layout is then `count | xor stream | ST stream | u32 LE
+/// length of count + xor stream`. Chunks without ST are unchanged.
+const ST_FLAG: u16 = 0x8000;
 
 #[derive(Clone, Debug)]
 pub struct XorAppender {
@@ -17,6 +22,8 @@ pub struct XorAppender {
     v: f64,
     t_delta: i64,
     values: ValueEncoder,
+    /// Start timestamps, from the first sample that has one.
+    st: Option<Box<StEncoder>>,
 }
 
 impl Default for XorAppender {
@@ -36,6 +43,7 @@ impl XorAppender {
             v: 0.0,
             t_delta: 0,
             values: ValueEncoder::new(),
+            st: None,
         }
     }
 
@@ -55,17 +63,50 @@ impl XorAppender {
         self.v
     }
 
+    /// The start-timestamp stream, if any sample of the chunk has an ST.
+    pub fn st_bytes(&self) -> Option<&[u8]> {
+        self.st.as_ref().map(|e| e.bytes())
+    }
+
     /// Heap bytes held (for memory accounting).
     pub fn heap_size(&self) -> usize {
-        self.w.bytes.capacity()
+        self.w.bytes.capacity() + self.st.as_ref().map_or(0, |e| e.heap_size() + 48)
     }
 
     /// Finishes the chunk and hands its bytes over (shrunk to fit).
     pub fn into_bytes(self) -> Box<[u8]> {
-        self.w.bytes.into_boxed_slice()
+        let Some(st) = self.st else {
+            return self.w.bytes.into_boxed_slice();
+        };
+        let mut b = self.w.bytes;
+        let xor_len = b.len() as u32;
+        b[..HEADER].copy_from_slice(&(self.count | ST_FLAG).to_be_bytes());
+        b.extend_from_slice(st.bytes());
+        b.extend_from_slice(&xor_len.to_le_bytes());
+        b.into_boxed_slice()
     }
 
+    /// Appends a sample with its start timestamp (0 = none).
+    pub fn append_st(&mut self, t: i64, v: f64, st: i64) {
+        if st != 0 && self.st.is_none() {
+            self.st = Some(Box::new(StEncoder::with_none(self.count as usize)));
+        }
+        self.append_xor(t, v);
+        if let Some(e) = &mut self.st {
+            e.put(t, st);
+        }
+    }
+
+    #[inline]
     pub fn append(&mut self, t: i64, v: f64) {
+        self.append_xor(t, v);
+        if let Some(e) = &mut self.st {
+            e.put(t, 0);
+        }
+    }
+
+    #[inline]
+    fn append_xor(&mut self, t: i64, v: f64) {
         match self.count {
             0 => self.w.write_bits(t as u64, 64),
             1 => {
@@ -253,10 +294,28 @@ pub struct XorIter<'a> {
     values: ValueDecoder,
 }
 
+/// The parts of a finished chunk: its XOR bytes (count included) and its
+/// start-timestamp stream, if it has one.
+pub fn split_st(bytes: &[u8]) -> (&[u8], Option<&[u8]>) {
+    if bytes.len() < HEADER || u16::from_be_bytes([bytes[0], bytes[1]]) & ST_FLAG == 0 {
+        return (bytes, None);
+    }
+    let n = bytes.len();
+    let xor_len = match bytes.get(n.saturating_sub(4)..) {
+        Some(b) if n >= HEADER + 4 => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
+        _ => return (&[], None),
+    };
+    if xor_len < HEADER || xor_len > n - 4 {
+        return (&[], None);
+    }
+    (&bytes[..xor_len], Some(&bytes[xor_len..n - 4]))
+}
+
 impl<'a> XorIter<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
+        let (bytes, _) = split_st(bytes);
         let count = if bytes.len() >= HEADER {
-            u16::from_be_bytes([bytes[0], bytes[1]])
+            u16::from_be_bytes([bytes[0], bytes[1]]) & !ST_FLAG
         } else {
             0
         };
@@ -273,7 +332,7 @@ impl<'a> XorIter<'a> {
 
     pub fn count(bytes: &[u8]) -> u16 {
         if bytes.len() >= HEADER {
-            u16::from_be_bytes([bytes[0], bytes[1]])
+            u16::from_be_bytes([bytes[0], bytes[1]]) & !ST_FLAG
         } else {
             0
         }
@@ -417,6 +476,30 @@ mod tests {
                 .collect();
             round_trip(&s);
         }
+    }
+
+    #[test]
+    fn start_timestamps_ride_along() {
+        let mut a = XorAppender::new();
+        a.append(1000, 1.0);
+        a.append_st(2000, 2.0, 1500);
+        a.append(3000, 3.0);
+        a.append_st(4000, 4.0, 1500);
+        let b = a.into_bytes();
+        let got: Vec<Sample> = XorIter::new(&b).collect();
+        assert_eq!(
+            got.iter().map(|s| s.t).collect::<Vec<_>>(),
+            [1000, 2000, 3000, 4000]
+        );
+        let (_, st) = split_st(&b);
+        let mut out = Vec::new();
+        crate::chunk::st::decode(st.unwrap(), got.iter().map(|s| s.t), &mut out).unwrap();
+        assert_eq!(out, [0, 1500, 0, 1500]);
+        // Without ST the bytes are the plain XOR chunk.
+        let mut a = XorAppender::new();
+        a.append(1000, 1.0);
+        assert_eq!(split_st(&a.clone().into_bytes()).1, None);
+        assert_eq!(&*a.clone().into_bytes(), a.bytes());
     }
 
     #[test]
