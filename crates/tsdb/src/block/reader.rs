@@ -287,25 +287,41 @@ impl Block {
             let bytes = frame
                 .get(c.offset as usize..(c.offset + c.len) as usize)
                 .ok_or_else(|| corrupt(&self.dir, "chunk outside its frame"))?;
-            let (decoded, sts) = block_codec::decode_with_st(&mut Decoder::new(bytes))
+            let mut d = Decoder::new(bytes);
+            let base = out.len();
+            block_codec::decode_into(&mut d, out)
                 .ok_or_else(|| corrupt(&self.dir, "undecodable chunk"))?;
-            let keep = |s: &Sample| s.t >= mint && s.t <= maxt;
-            match sts {
-                None => {
-                    let before = out.len();
-                    out.extend(decoded.into_iter().filter(keep));
-                    if let Some(v) = st.as_mut() {
-                        v.resize(v.len() + out.len() - before, 0);
+            if d.is_empty() {
+                // No start timestamps in this chunk: keep the column aligned.
+                if let Some(v) = st.as_mut() {
+                    v.resize(out.len(), 0);
+                }
+            } else {
+                let v = st.get_or_insert_with(|| vec![0; base]);
+                crate::chunk::st::decode(&d.buf[d.pos..], out[base..].iter().map(|s| s.t), v)
+                    .ok_or_else(|| corrupt(&self.dir, "undecodable start timestamps"))?;
+                if v.len() != out.len() {
+                    return Err(corrupt(&self.dir, "start timestamps do not match samples"));
+                }
+            }
+            // Chunks are time-ordered: trim the part outside [mint, maxt] in place.
+            if out[base..].first().is_some_and(|s| s.t < mint)
+                || out.last().is_some_and(|s| s.t > maxt)
+            {
+                let mut k = base;
+                for i in base..out.len() {
+                    let smp = out[i];
+                    if smp.t >= mint && smp.t <= maxt {
+                        out[k] = smp;
+                        if let Some(v) = st.as_mut() {
+                            v[k] = v[i];
+                        }
+                        k += 1;
                     }
                 }
-                Some(sts) => {
-                    let v = st.get_or_insert_with(|| vec![0; out.len()]);
-                    for (s, x) in decoded.into_iter().zip(sts) {
-                        if keep(&s) {
-                            out.push(s);
-                            v.push(x);
-                        }
-                    }
+                out.truncate(k);
+                if let Some(v) = st.as_mut() {
+                    v.truncate(k);
                 }
             }
         }
