@@ -69,6 +69,17 @@ pub async fn handler(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: B
                     .iter()
                     .map(|l| (l.name.as_str(), l.value.as_str()))
                     .collect();
+                if series.start_timestamp != 0 {
+                    append_series_st(
+                        &mut *app,
+                        &pairs,
+                        series.start_timestamp,
+                        &series.samples,
+                        &series.exemplars,
+                        &mut first_error,
+                    );
+                    continue;
+                }
                 append_series(
                     &mut *app,
                     &pairs,
@@ -112,6 +123,43 @@ pub async fn handler(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: B
             .into_response();
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Like `append_series`, for a 2.0 series with a created timestamp: it
+/// becomes the start timestamp of every sample.
+fn append_series_st(
+    app: &mut dyn Appender,
+    labels: &[(&str, &str)],
+    st: i64,
+    samples: &[Sample],
+    exemplars: &[Exemplar],
+    first_error: &mut Option<String>,
+) {
+    let labels_owned = sightline_model::Labels::from_pairs(labels.iter().copied());
+    let mut r = None;
+    for smp in samples {
+        let res = match r {
+            Some(r) => app
+                .append_ref_st(r, smp.t, st, smp.v)
+                .unwrap_or_else(|| app.append_st(&labels_owned, smp.t, st, smp.v).map(|_| ())),
+            None => app
+                .append_st(&labels_owned, smp.t, st, smp.v)
+                .map(|x| r = Some(x)),
+        };
+        if let Err(reason) = res
+            && first_error.is_none()
+        {
+            *first_error = Some(format!(
+                "{reason} for series {labels_owned} at timestamp {}",
+                smp.t
+            ));
+        }
+    }
+    if let Some(r) = r {
+        for e in exemplars {
+            let _ = app.append_exemplar(r, e);
+        }
+    }
 }
 
 /// Appends one series' samples (the first by labels, the rest by ref) and exemplars.

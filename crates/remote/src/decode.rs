@@ -15,6 +15,9 @@ pub struct DecodedSeries {
     /// Native histograms are not stored yet; they are only counted so the
     /// receiver can report them (e.g. as rejected/ignored).
     pub histogram_count: usize,
+    /// Start (created) timestamp of the series' samples, ms; 0 = unset
+    /// (always for 1.0, which has none).
+    pub start_timestamp: i64,
 }
 
 /// The content of a write request: series plus metric metadata keyed by family.
@@ -128,6 +131,7 @@ fn from_v1(req: prompb::WriteRequest) -> Result<DecodedWrite, RemoteError> {
                 .collect(),
             exemplars,
             histogram_count: ts.histograms.len(),
+            start_timestamp: 0,
         });
     }
     let metadata = req.metadata.into_iter().map(v1_metadata).collect();
@@ -320,6 +324,7 @@ fn from_v2(req: writev2::Request) -> Result<DecodedWrite, RemoteError> {
                 .collect(),
             exemplars,
             histogram_count: ts.histograms.len(),
+            start_timestamp: ts.created_timestamp,
         });
     }
     Ok(DecodedWrite { series, metadata })

@@ -238,6 +238,7 @@ fn v2_symbols_resolve() {
                     help_ref: 8,
                     unit_ref: 9,
                 }),
+                created_timestamp: 7,
                 ..Default::default()
             },
             // Same family, same metadata: kept once. Empty value dropped.
@@ -275,6 +276,8 @@ fn v2_symbols_resolve() {
         got.series[1].labels,
         Labels::from_pairs([("__name__", "cpu"), ("mode", "user")])
     );
+    assert_eq!(got.series[0].start_timestamp, 7);
+    assert_eq!(got.series[1].start_timestamp, 0);
     assert_eq!(got.series[2].histogram_count, 2);
     assert_eq!(got.histogram_count(), 2);
     assert_eq!(got.exemplar_count(), 1);

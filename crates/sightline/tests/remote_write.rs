@@ -54,9 +54,15 @@ fn stores_v1_and_v2_writes_and_answers_with_prometheus_status_codes() {
         remote_write(srv.port, &sightline_remote::encode_write_request_v1(&batch)).unwrap();
     assert_eq!(code, 204, "{body}");
 
-    // Remote write 2.0 with its content type.
-    let v2: Vec<(Labels, Vec<Sample>)> =
-        vec![(series("rw2_metric", 1), vec![Sample { t: t0, v: 2.5 }])];
+    // Remote write 2.0 with its content type; a created timestamp becomes
+    // the samples' start timestamp.
+    let v2: Vec<(Labels, Vec<Sample>)> = vec![
+        (series("rw2_metric", 1), vec![Sample { t: t0, v: 2.5 }]),
+        (series("rw2_metric", 2), vec![Sample { t: t0, v: 3.5 }]),
+    ];
+    let mut req = sightline_remote::write_request_v2(&v2);
+    req.timeseries[1].created_timestamp = t0 - 60_000;
+    let v2_body = sightline_remote::compress_snappy(&prost::Message::encode_to_vec(&req));
     let (code, body) = common::http_request(
         srv.port,
         "POST",
@@ -68,7 +74,7 @@ fn stores_v1_and_v2_writes_and_answers_with_prometheus_status_codes() {
             ),
             ("Content-Encoding", "snappy"),
         ],
-        &sightline_remote::encode_write_request_v2(&v2),
+        &v2_body,
     )
     .unwrap();
     assert_eq!(code, 204, "{body}");
@@ -113,7 +119,7 @@ fn stores_v1_and_v2_writes_and_answers_with_prometheus_status_codes() {
     );
     let metrics = common::http_get(srv.port, "/metrics").unwrap().1;
     assert!(
-        metrics.contains("sightline_remote_write_samples_total 502"),
+        metrics.contains("sightline_remote_write_samples_total 503"),
         "{metrics}"
     );
 
@@ -134,6 +140,19 @@ fn stores_v1_and_v2_writes_and_answers_with_prometheus_status_codes() {
     }
     let got = read_all(&data, "rw2_metric");
     assert_eq!(got[0].1, vec![Sample { t: t0, v: 2.5 }]);
+    let db = Db::open(&data, Options::default()).unwrap();
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    let sts = Mutex::new(Vec::new());
+    q.select_each_par_st(
+        &[Matcher::new(MatchOp::Equal, "__name__", "rw2_metric").unwrap()],
+        1,
+        &|_, _, _, st| sts.lock().unwrap().push(st.map(|x| x.to_vec())),
+    )
+    .unwrap();
+    assert_eq!(
+        sts.into_inner().unwrap(),
+        vec![None, Some(vec![t0 - 60_000])]
+    );
 }
 
 /// Writers keep sending while the server is killed with SIGKILL; every batch
