@@ -240,33 +240,7 @@ impl Block {
 
     /// Samples of series `idx` in `[mint, maxt]`.
     pub fn samples(&self, idx: u32, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
-        for c in self.series[idx as usize].chunks.iter() {
-            if c.maxt < mint || c.mint > maxt {
-                continue;
-            }
-            let frame = self.frame(c.frame)?;
-            let bytes = frame
-                .get(c.offset as usize..(c.offset + c.len) as usize)
-                .ok_or_else(|| corrupt(&self.dir, "chunk outside its frame"))?;
-            let base = out.len();
-            block_codec::decode_into(&mut Decoder::new(bytes), out)
-                .ok_or_else(|| corrupt(&self.dir, "undecodable chunk"))?;
-            // Chunks are time-ordered: trim the part outside [mint, maxt] in place.
-            if out[base..].first().is_some_and(|s| s.t < mint)
-                || out.last().is_some_and(|s| s.t > maxt)
-            {
-                let mut k = base;
-                for i in base..out.len() {
-                    let s = out[i];
-                    if s.t >= mint && s.t <= maxt {
-                        out[k] = s;
-                        k += 1;
-                    }
-                }
-                out.truncate(k);
-            }
-        }
-        Ok(())
+        self.read_series(idx, mint, maxt, out, None)
     }
 
     /// `samples` with start timestamps: `st` becomes a column aligned with
@@ -278,6 +252,19 @@ impl Block {
         maxt: i64,
         out: &mut Vec<Sample>,
         st: &mut Option<Vec<i64>>,
+    ) -> Result<()> {
+        self.read_series(idx, mint, maxt, out, Some(st))
+    }
+
+    /// Decodes the series' chunks overlapping `[mint, maxt]` straight into
+    /// `out`, and their start timestamps into `st` when asked for.
+    fn read_series(
+        &self,
+        idx: u32,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<Sample>,
+        mut st: Option<&mut Option<Vec<i64>>>,
     ) -> Result<()> {
         for c in self.series[idx as usize].chunks.iter() {
             if c.maxt < mint || c.mint > maxt {
@@ -291,13 +278,14 @@ impl Block {
             let base = out.len();
             block_codec::decode_into(&mut d, out)
                 .ok_or_else(|| corrupt(&self.dir, "undecodable chunk"))?;
+            let mut col = st.as_deref_mut();
             if d.is_empty() {
                 // No start timestamps in this chunk: keep the column aligned.
-                if let Some(v) = st.as_mut() {
+                if let Some(v) = col.as_mut().and_then(|c| c.as_mut()) {
                     v.resize(out.len(), 0);
                 }
-            } else {
-                let v = st.get_or_insert_with(|| vec![0; base]);
+            } else if let Some(c) = col.as_mut() {
+                let v = c.get_or_insert_with(|| vec![0; base]);
                 crate::chunk::st::decode(&d.buf[d.pos..], out[base..].iter().map(|s| s.t), v)
                     .ok_or_else(|| corrupt(&self.dir, "undecodable start timestamps"))?;
                 if v.len() != out.len() {
@@ -308,19 +296,20 @@ impl Block {
             if out[base..].first().is_some_and(|s| s.t < mint)
                 || out.last().is_some_and(|s| s.t > maxt)
             {
+                let mut v = col.and_then(|c| c.as_mut());
                 let mut k = base;
                 for i in base..out.len() {
                     let smp = out[i];
                     if smp.t >= mint && smp.t <= maxt {
                         out[k] = smp;
-                        if let Some(v) = st.as_mut() {
+                        if let Some(v) = v.as_mut() {
                             v[k] = v[i];
                         }
                         k += 1;
                     }
                 }
                 out.truncate(k);
-                if let Some(v) = st.as_mut() {
+                if let Some(v) = v {
                     v.truncate(k);
                 }
             }
