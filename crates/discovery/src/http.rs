@@ -44,7 +44,9 @@ fn read_trimmed(path: &str, what: &str) -> Result<String, String> {
         .map_err(|e| format!("{what}: {e}"))
 }
 
-/// A builder with every setting applied; callers add timeouts, compression, user agent.
+/// A builder with every setting applied; callers add timeouts, compression,
+/// user agent. `oauth2` tokens change over time, so they are not a default
+/// header: callers add them per request through [`crate::oauth2::OAuth2Source`].
 pub fn client_builder(http: &HttpClientConfig) -> Result<reqwest::ClientBuilder, String> {
     crate::tls::ensure_provider();
     let mut b = reqwest::Client::builder().redirect(if http.follow_redirects {
@@ -52,11 +54,6 @@ pub fn client_builder(http: &HttpClientConfig) -> Result<reqwest::ClientBuilder,
     } else {
         reqwest::redirect::Policy::none()
     });
-    if http.oauth2.is_some() {
-        tracing::warn!(
-            "oauth2 client credentials are not supported yet; requests go out without them"
-        );
-    }
     let mut headers = HeaderMap::new();
     if let Some(v) = authorization_header(http)? {
         headers.insert(

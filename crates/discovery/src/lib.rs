@@ -11,6 +11,7 @@ pub mod file;
 pub mod http;
 pub mod kubernetes;
 mod merge;
+pub mod oauth2;
 pub mod testing;
 pub mod tls;
 

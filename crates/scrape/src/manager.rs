@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use sightline_config::{Config, ScrapeConfig};
+use sightline_discovery::oauth2::OAuth2Source;
 use sightline_discovery::{Discovery, DiscoveryOptions, TargetGroup};
 use sightline_model::Labels;
 use sightline_tsdb::Appendable;
@@ -68,6 +69,8 @@ struct Pool {
     _discovery: Discovery,
     sync_task: JoinHandle<()>,
     client: reqwest::Client,
+    /// Token source of an `oauth2:` block; tokens are added per scrape.
+    oauth2: Option<Arc<OAuth2Source>>,
     settings: LoopSettings,
     settings_key: String,
     last_groups: Arc<Vec<TargetGroup>>,
@@ -121,14 +124,17 @@ fn accept_header(cfg: &ScrapeConfig) -> String {
     parts.join(",")
 }
 
-fn client_for(cfg: &ScrapeConfig) -> Result<reqwest::Client, String> {
+type ScrapeClient = (reqwest::Client, Option<Arc<OAuth2Source>>);
+
+fn client_for(cfg: &ScrapeConfig) -> Result<ScrapeClient, String> {
+    let oauth2 = OAuth2Source::from_config(&cfg.http_client_config())?;
     let mut b = sightline_discovery::http::client_builder(&cfg.http_client_config())?
         .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
         .pool_idle_timeout(Duration::from_secs(90));
     if !cfg.enable_compression {
         b = b.no_gzip();
     }
-    b.build().map_err(|e| e.to_string())
+    Ok((b.build().map_err(|e| e.to_string())?, oauth2))
 }
 
 fn sd_key(cfg: &ScrapeConfig) -> String {
@@ -169,7 +175,7 @@ impl ScrapeManager {
         for sc in cfg.all_scrape_configs() {
             let job = sc.job_name.clone();
             seen.push(job.clone());
-            let client = match client_for(sc) {
+            let (client, oauth2) = match client_for(sc) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(job = %job, error = %e, "cannot build HTTP client; job skipped");
@@ -187,6 +193,7 @@ impl ScrapeManager {
                 let p = pools.get_mut(&job).expect("checked");
                 p.cfg = Arc::new(sc.clone());
                 p.client = client;
+                p.oauth2 = oauth2;
                 p.settings = st;
                 p.settings_key = settings_key;
                 let groups = p.last_groups.clone();
@@ -211,6 +218,7 @@ impl ScrapeManager {
                 _discovery: discovery,
                 sync_task,
                 client,
+                oauth2,
                 settings: st,
                 settings_key,
                 last_groups: old
@@ -301,7 +309,8 @@ impl ScrapeManager {
                 pool.settings.clone(),
                 pool.client.clone(),
                 self.inner.store.clone(),
-            );
+            )
+            .with_oauth2(pool.oauth2.clone());
             let (tx, rx) = watch::channel(false);
             let active = ActiveTarget {
                 target,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use sightline_config::RelabelConfig;
+use sightline_discovery::oauth2::OAuth2Source;
 use sightline_model::{Exemplar, Labels, LabelsBuilder, MetricMetadata, stale_nan};
 use sightline_tsdb::{Appendable, SeriesHandle, SeriesRef};
 use tokio::sync::watch;
@@ -124,6 +125,7 @@ pub struct ScrapeLoop {
     /// Set by the pool (e.g. `target_limit` exceeded): scrapes fail with it unattempted.
     pub forced_error: Arc<Mutex<Option<String>>>,
     client: reqwest::Client,
+    oauth2: Option<Arc<OAuth2Source>>,
     store: Arc<dyn Appendable>,
     /// Series of the last successful scrape, in exposition order (new ones at the
     /// end), keyed by a hash of the exposed name+labels. A target exposing its
@@ -198,12 +200,19 @@ impl ScrapeLoop {
             metadata: Arc::new(Mutex::new(HashMap::new())),
             forced_error: Arc::new(Mutex::new(None)),
             client,
+            oauth2: None,
             store,
             cache: Vec::new(),
             index: KeyIndex::default(),
             iteration: 0,
             report_series: Vec::new(),
         }
+    }
+
+    /// Scrapes with OAuth 2.0 client-credentials tokens from `source`.
+    pub fn with_oauth2(mut self, source: Option<Arc<OAuth2Source>>) -> Self {
+        self.oauth2 = source;
+        self
     }
 
     /// Runs until `stop` flips; then writes staleness markers for everything it exposed.
@@ -271,6 +280,10 @@ impl ScrapeLoop {
                 format!("{}", self.target.timeout.as_secs_f64()),
             )
             .timeout(self.target.timeout);
+        let req = match &self.oauth2 {
+            Some(o) => o.apply(req).await?,
+            None => req,
+        };
         let resp = req.send().await.map_err(|e| {
             if e.is_timeout() {
                 "context deadline exceeded".to_string()
