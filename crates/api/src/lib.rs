@@ -2,6 +2,7 @@
 //! remote write and (as they land) the Prometheus, Alertmanager, Jaeger and
 //! Tempo APIs. Handlers only translate HTTP to calls on the storage traits.
 
+mod alertmanagers;
 mod auth;
 mod health;
 mod prom;
@@ -18,6 +19,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use sightline_tsdb::Db;
 
+pub use alertmanagers::alertmanagers_router;
 pub use auth::BasicAuth;
 pub use prom::PromSettings;
 pub use rules::rules_router;

@@ -1,7 +1,9 @@
 //! Sending alerts: Prometheus's notifier. Alerts get the external labels
 //! (alert labels win) and `alert_relabel_configs`, then go to the built-in
 //! Alertmanager in-process and to every external Alertmanager over
-//! `POST /api/v2/alerts` from a bounded queue.
+//! `POST /api/v2/alerts` from a bounded queue. External Alertmanagers come
+//! from each `alerting.alertmanagers` entry's service discovery and target
+//! relabeling, as in Prometheus's `notifier` package.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,8 +13,10 @@ use sightline_alertmanager::Alertmanager;
 use sightline_alertmanager::alert::PostableAlert;
 use sightline_alertmanager::labels::LabelSet;
 use sightline_alertmanager::time::Ts;
-use sightline_config::{AlertingConfig, RelabelConfig};
-use sightline_model::Labels;
+use sightline_config::{AlertingConfig, AlertmanagerConfig, RelabelConfig};
+use sightline_discovery::oauth2::OAuth2Source;
+use sightline_discovery::{Discovery, DiscoveryOptions, TargetGroup};
+use sightline_model::{Labels, LabelsBuilder};
 
 use crate::alerting::Alert;
 use crate::group::Outgoing;
@@ -136,36 +140,180 @@ impl AlertSink for BuiltinSink {
     }
 }
 
-/// One external Alertmanager.
-#[derive(Debug, Clone)]
-pub struct ExternalTarget {
-    pub url: String,
-    pub timeout: std::time::Duration,
-    pub basic_auth: Option<(String, String)>,
-    pub relabel: Vec<RelabelConfig>,
+/// The label holding an Alertmanager's push path (Prometheus's `pathLabel`).
+pub const ALERTS_PATH_LABEL: &str = "__alerts_path__";
+
+/// `path.Join("/", prefix, "/api/<version>/alerts")`: Prometheus's `postPath`.
+pub fn post_path(prefix: &str, api_version: &str) -> String {
+    let joined = format!("/{prefix}/api/{api_version}/alerts");
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in joined.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
-/// The external Alertmanagers of an `alerting:` section (static targets).
-pub fn external_targets(cfg: &AlertingConfig) -> Vec<ExternalTarget> {
-    let mut out = Vec::new();
-    for am in &cfg.alertmanagers {
-        let prefix = am.path_prefix.trim_end_matches('/');
-        let auth = am
-            .basic_auth
-            .as_ref()
-            .map(|b| (b.username.clone(), b.password.expose().to_string()));
-        for sc in &am.static_configs {
-            for t in &sc.targets {
-                out.push(ExternalTarget {
-                    url: format!("{}://{t}{prefix}/api/v2/alerts", am.scheme),
-                    timeout: am.timeout.as_std(),
-                    basic_auth: auth.clone(),
-                    relabel: am.alert_relabel_configs.clone(),
-                });
+/// The URL of an Alertmanager's labels (`alertmanagerLabels.url()`): the
+/// address is used as is, without a default port.
+pub fn alertmanager_url(labels: &Labels) -> String {
+    let path = labels.get(ALERTS_PATH_LABEL).unwrap_or("");
+    let host = labels.get("__address__").unwrap_or("");
+    let sep = if !path.is_empty() && !path.starts_with('/') && !host.is_empty() {
+        "/"
+    } else {
+        ""
+    };
+    format!(
+        "{}://{host}{sep}{path}",
+        labels.get("__scheme__").unwrap_or("")
+    )
+}
+
+/// Active and dropped Alertmanagers of one target group
+/// (Prometheus's `AlertmanagerFromGroup`): target labels, then `__scheme__`
+/// and `__alerts_path__` from the config, then the group's labels the target
+/// lacks; `relabel_configs` decide. An address with a `/` fails the group.
+pub fn alertmanagers_from_group(
+    group: &TargetGroup,
+    cfg: &AlertmanagerConfig,
+) -> Result<(Vec<Labels>, Vec<Labels>), String> {
+    let mut active = Vec::new();
+    let mut dropped = Vec::new();
+    for t in &group.targets {
+        let mut b = LabelsBuilder::new();
+        for (k, v) in t {
+            b.set(k.clone(), v.clone());
+        }
+        b.set("__scheme__".to_string(), cfg.scheme.clone());
+        b.set(
+            ALERTS_PATH_LABEL.to_string(),
+            post_path(&cfg.path_prefix, &cfg.api_version),
+        );
+        for (k, v) in &group.labels {
+            if !t.contains_key(k) {
+                b.set(k.clone(), v.clone());
+            }
+        }
+        let pre = b.build();
+        match sightline_scrape::relabel::process(&pre, &cfg.relabel_configs) {
+            None => dropped.push(pre),
+            Some(l) => {
+                let addr = l.get("__address__").unwrap_or("");
+                if addr.contains('/') {
+                    return Err(format!("{addr:?} is not a valid hostname"));
+                }
+                active.push(l);
             }
         }
     }
-    out
+    Ok((active, dropped))
+}
+
+/// One `alerting.alertmanagers` entry: its discovery, HTTP client and the
+/// Alertmanagers discovered so far.
+pub struct AlertmanagerSet {
+    cfg: AlertmanagerConfig,
+    client: reqwest::Client,
+    oauth2: Option<Arc<OAuth2Source>>,
+    /// Deduplicated push URLs.
+    active: RwLock<Vec<String>>,
+    dropped: RwLock<Vec<String>>,
+    _discovery: Discovery,
+    sync_task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AlertmanagerSet {
+    fn drop(&mut self) {
+        self.sync_task.abort();
+    }
+}
+
+impl AlertmanagerSet {
+    /// Builds the client and starts discovery (inside a tokio runtime).
+    pub fn start(
+        cfg: &AlertmanagerConfig,
+        opts: &DiscoveryOptions,
+    ) -> Result<Arc<AlertmanagerSet>, String> {
+        let http = cfg.http_client_config();
+        let oauth2 = OAuth2Source::from_config(&http)?;
+        let client = sightline_discovery::http::client_builder(&http)?
+            .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let discovery = Discovery::start(
+            &cfg.static_configs,
+            &cfg.file_sd_configs,
+            &cfg.kubernetes_sd_configs,
+            opts,
+        );
+        let rx = discovery.subscribe();
+        Ok(Arc::new_cyclic(
+            |weak: &std::sync::Weak<AlertmanagerSet>| {
+                let weak = weak.clone();
+                AlertmanagerSet {
+                    cfg: cfg.clone(),
+                    client,
+                    oauth2,
+                    active: RwLock::new(Vec::new()),
+                    dropped: RwLock::new(Vec::new()),
+                    _discovery: discovery,
+                    sync_task: tokio::spawn(async move {
+                        let mut rx = rx;
+                        loop {
+                            let groups = rx.borrow_and_update().clone();
+                            let Some(set) = weak.upgrade() else { return };
+                            set.sync(&groups);
+                            drop(set);
+                            if rx.changed().await.is_err() {
+                                return;
+                            }
+                        }
+                    }),
+                }
+            },
+        ))
+    }
+
+    /// Replaces the Alertmanagers with those of `groups` (Prometheus's
+    /// `alertmanagerSet.sync`): a failing group is skipped, URLs are deduplicated.
+    pub fn sync(&self, groups: &[TargetGroup]) {
+        let mut active: Vec<String> = Vec::new();
+        let mut dropped = Vec::new();
+        for g in groups {
+            match alertmanagers_from_group(g, &self.cfg) {
+                Ok((a, d)) => {
+                    for l in a {
+                        let u = alertmanager_url(&l);
+                        if !active.contains(&u) {
+                            active.push(u);
+                        }
+                    }
+                    dropped.extend(d.iter().map(alertmanager_url));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "creating discovered Alertmanagers failed")
+                }
+            }
+        }
+        *self.active.write() = active;
+        *self.dropped.write() = dropped;
+    }
+
+    /// Push URLs of the active Alertmanagers.
+    pub fn active(&self) -> Vec<String> {
+        self.active.read().clone()
+    }
+
+    /// URLs (before relabeling) of the Alertmanagers `relabel_configs` dropped.
+    pub fn dropped(&self) -> Vec<String> {
+        self.dropped.read().clone()
+    }
 }
 
 /// Posts queued alerts to external Alertmanagers in batches; a full queue
@@ -173,20 +321,21 @@ pub fn external_targets(cfg: &AlertingConfig) -> Vec<ExternalTarget> {
 pub struct ExternalSink {
     queue: Arc<Mutex<VecDeque<NotifyAlert>>>,
     wake: Arc<tokio::sync::Notify>,
-    targets: Arc<RwLock<Vec<ExternalTarget>>>,
+    sets: Arc<RwLock<Vec<Arc<AlertmanagerSet>>>>,
+    opts: Mutex<DiscoveryOptions>,
 }
 
 impl ExternalSink {
-    /// Starts the sender task on the current tokio runtime.
-    pub fn start(targets: Vec<ExternalTarget>) -> Arc<ExternalSink> {
+    /// Starts the sender task on the current tokio runtime, with no Alertmanagers.
+    pub fn start() -> Arc<ExternalSink> {
         let s = Arc::new(ExternalSink {
             queue: Arc::new(Mutex::new(VecDeque::new())),
             wake: Arc::new(tokio::sync::Notify::new()),
-            targets: Arc::new(RwLock::new(targets)),
+            sets: Arc::new(RwLock::new(Vec::new())),
+            opts: Mutex::new(DiscoveryOptions::default()),
         });
-        let (queue, wake, targets) = (s.queue.clone(), s.wake.clone(), s.targets.clone());
+        let (queue, wake, sets) = (s.queue.clone(), s.wake.clone(), s.sets.clone());
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
             loop {
                 wake.notified().await;
                 loop {
@@ -198,8 +347,8 @@ impl ExternalSink {
                     if batch.is_empty() {
                         break;
                     }
-                    let ts = targets.read().clone();
-                    let sends = ts.iter().map(|t| post(&client, t, &batch));
+                    let sets = sets.read().clone();
+                    let sends = sets.iter().flat_map(|s| post_set(s, &batch));
                     futures_join(sends).await;
                 }
             }
@@ -207,8 +356,59 @@ impl ExternalSink {
         s
     }
 
-    pub fn set_targets(&self, t: Vec<ExternalTarget>) {
-        *self.targets.write() = t;
+    /// Where relative `file_sd` paths are resolved (the config file's directory).
+    pub fn set_config_dir(&self, dir: impl Into<std::path::PathBuf>) {
+        self.opts.lock().base_dir = dir.into();
+    }
+
+    /// Minimum time between two target updates of one set (default 5s).
+    pub fn set_update_throttle(&self, d: std::time::Duration) {
+        self.opts.lock().throttle = d;
+    }
+
+    /// Builds the Alertmanager sets of an `alerting:` section without
+    /// installing them; an entry whose HTTP client cannot be built fails all.
+    /// Entries equal to a running one keep it and its discovered targets.
+    pub fn prepare(&self, cfg: &AlertingConfig) -> Result<Vec<Arc<AlertmanagerSet>>, String> {
+        let opts = self.opts.lock().clone();
+        let running = self.sets.read().clone();
+        let mut out = Vec::new();
+        for (i, am) in cfg.alertmanagers.iter().enumerate() {
+            if let Some(s) = running.iter().find(|s| s.cfg == *am) {
+                out.push(s.clone());
+                continue;
+            }
+            out.push(
+                AlertmanagerSet::start(am, &opts)
+                    .map_err(|e| format!("alertmanager config {i}: {e}"))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Replaces the running sets (config reload).
+    pub fn install(&self, sets: Vec<Arc<AlertmanagerSet>>) {
+        *self.sets.write() = sets;
+    }
+
+    /// [`Self::prepare`] then [`Self::install`].
+    pub fn apply(&self, cfg: &AlertingConfig) -> Result<(), String> {
+        let sets = self.prepare(cfg)?;
+        self.install(sets);
+        Ok(())
+    }
+
+    /// Active Alertmanager URLs, then dropped ones, over all sets in config
+    /// order (`/api/v1/alertmanagers`).
+    pub fn alertmanagers(&self) -> (Vec<String>, Vec<String>) {
+        let sets = self.sets.read().clone();
+        let mut active = Vec::new();
+        let mut dropped = Vec::new();
+        for s in sets {
+            active.extend(s.active());
+            dropped.extend(s.dropped());
+        }
+        (active, dropped)
     }
 }
 
@@ -221,15 +421,21 @@ async fn futures_join(
     }
 }
 
-fn post(
-    client: &reqwest::Client,
-    t: &ExternalTarget,
+/// One POST per active Alertmanager of the set, after the set's
+/// `alert_relabel_configs`.
+fn post_set(
+    set: &Arc<AlertmanagerSet>,
     batch: &[NotifyAlert],
-) -> impl std::future::Future<Output = ()> + Send + 'static {
+) -> Vec<impl std::future::Future<Output = ()> + Send + 'static> {
+    let urls = set.active();
+    if urls.is_empty() {
+        return Vec::new();
+    }
     let alerts: Vec<serde_json::Value> = batch
         .iter()
         .filter_map(|a| {
-            let labels = sightline_scrape::relabel::process(&a.labels, &t.relabel)?;
+            let labels =
+                sightline_scrape::relabel::process(&a.labels, &set.cfg.alert_relabel_configs)?;
             (!labels.is_empty()).then(|| {
                 NotifyAlert {
                     labels,
@@ -239,28 +445,47 @@ fn post(
             })
         })
         .collect();
-    let mut req = client
-        .post(&t.url)
-        .timeout(t.timeout)
-        .header("content-type", "application/json")
-        .header("user-agent", "Sightline");
-    if let Some((u, p)) = &t.basic_auth {
-        req = req.basic_auth(u, Some(p));
+    if alerts.is_empty() {
+        return Vec::new();
     }
-    let body = serde_json::to_vec(&alerts).unwrap_or_default();
-    let url = t.url.clone();
-    async move {
-        if alerts.is_empty() {
-            return;
-        }
-        match req.body(body).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => {
-                tracing::warn!(alertmanager = %url, status = %r.status(), "sending alerts failed")
+    let body = bytes_of(&alerts);
+    urls.into_iter()
+        .map(|url| {
+            let set = set.clone();
+            let body = body.clone();
+            async move {
+                let req = set
+                    .client
+                    .post(&url)
+                    .timeout(set.cfg.timeout.as_std())
+                    .header("content-type", "application/json")
+                    .body(body);
+                let req = match &set.oauth2 {
+                    Some(o) => match o.apply(req).await {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::warn!(alertmanager = %url, error = %e, "sending alerts failed");
+                            return;
+                        }
+                    },
+                    None => req,
+                };
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => {
+                        tracing::warn!(alertmanager = %url, status = %r.status(), "sending alerts failed")
+                    }
+                    Err(e) => {
+                        tracing::warn!(alertmanager = %url, error = %e, "sending alerts failed")
+                    }
+                }
             }
-            Err(e) => tracing::warn!(alertmanager = %url, error = %e, "sending alerts failed"),
-        }
-    }
+        })
+        .collect()
+}
+
+fn bytes_of(alerts: &[serde_json::Value]) -> Vec<u8> {
+    serde_json::to_vec(alerts).unwrap_or_default()
 }
 
 impl AlertSink for ExternalSink {
@@ -352,6 +577,75 @@ mod tests {
     fn rfc3339_formats() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_435_065_584_128), "2015-06-23T13:19:44.128Z");
+    }
+
+    #[test]
+    fn post_path_is_cleaned() {
+        assert_eq!(post_path("", "v2"), "/api/v2/alerts");
+        assert_eq!(post_path("/", "v2"), "/api/v2/alerts");
+        assert_eq!(post_path("am/", "v2"), "/am/api/v2/alerts");
+        assert_eq!(post_path("//a/./b/../c", "v2"), "/a/c/api/v2/alerts");
+    }
+
+    fn group(targets: &[&[(&str, &str)]], labels: &[(&str, &str)]) -> TargetGroup {
+        let ls = |p: &[(&str, &str)]| {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<sightline_discovery::LabelSet>()
+        };
+        TargetGroup {
+            source: "0".into(),
+            targets: targets.iter().map(|t| ls(t)).collect(),
+            labels: ls(labels),
+        }
+    }
+
+    fn am_config(yaml: &str) -> AlertmanagerConfig {
+        sightline_config::load_str(&format!("alerting:\n  alertmanagers:\n{yaml}"), "p.yml")
+            .unwrap()
+            .alerting
+            .alertmanagers
+            .remove(0)
+    }
+
+    #[test]
+    fn alertmanager_labels_as_prometheus() {
+        // Config scheme/path override the target's; group labels fill in only.
+        let cfg = am_config(
+            "    - scheme: https\n      path_prefix: /p\n      relabel_configs:\n        - source_labels: [zone]\n          regex: b\n          action: drop\n",
+        );
+        let g = group(
+            &[
+                &[("__address__", "a:1"), ("__scheme__", "ftp"), ("zone", "a")],
+                &[("__address__", "b")],
+            ],
+            &[("zone", "b")],
+        );
+        let (active, dropped) = alertmanagers_from_group(&g, &cfg).unwrap();
+        assert_eq!(active.len(), 1);
+        assert_eq!(alertmanager_url(&active[0]), "https://a:1/p/api/v2/alerts");
+        assert_eq!(active[0].get("zone"), Some("a"));
+        assert_eq!(alertmanager_url(&dropped[0]), "https://b/p/api/v2/alerts");
+    }
+
+    #[test]
+    fn address_with_slash_after_relabeling_fails_the_group() {
+        let cfg = am_config(
+            "    - relabel_configs:\n        - target_label: __address__\n          replacement: host/path\n",
+        );
+        let g = group(&[&[("__address__", "a:1")]], &[]);
+        let e = alertmanagers_from_group(&g, &cfg).unwrap_err();
+        assert_eq!(e, "\"host/path\" is not a valid hostname");
+    }
+
+    #[test]
+    fn relative_alerts_path_gets_a_slash() {
+        let l = Labels::from_pairs([
+            ("__scheme__", "http"),
+            ("__address__", "h:1"),
+            (ALERTS_PATH_LABEL, "x"),
+        ]);
+        assert_eq!(alertmanager_url(&l), "http://h:1/x");
     }
 
     struct Capture(Mutex<Vec<NotifyAlert>>);

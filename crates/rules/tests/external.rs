@@ -1,74 +1,204 @@
-//! Sending to an external Alertmanager: `POST /api/v2/alerts` with the
-//! API v2 JSON body, per-Alertmanager `alert_relabel_configs` applied.
+//! Sending to external Alertmanagers: `POST /api/v2/alerts` with the API v2
+//! JSON body to the Alertmanagers each `alerting.alertmanagers` entry
+//! discovers (static and file SD), after target relabeling, with the entry's
+//! HTTP client settings (authorization, TLS) and `alert_relabel_configs`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use sightline_model::Labels;
-use sightline_rules::notifier::{AlertSink, ExternalSink, ExternalTarget, NotifyAlert};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use sightline_rules::notifier::{AlertSink, ExternalSink, NotifyAlert};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 
-/// A one-request HTTP sink: returns the request line and body.
-async fn receive_one(listener: tokio::net::TcpListener) -> (String, String) {
-    let (mut sock, _) = listener.accept().await.unwrap();
+/// One request a sink received.
+#[derive(Debug)]
+struct Req {
+    line: String,
+    head: String,
+    body: String,
+}
+
+impl Req {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Answers every request on a (keep-alive) connection with 200.
+async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
+    mut sock: S,
+    tx: mpsc::UnboundedSender<Req>,
+) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let n = sock.read(&mut chunk).await.unwrap();
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_string();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse::<usize>().ok())?
-                })
-                .unwrap_or(0);
-            if body.len() >= len {
-                sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                    .await
-                    .unwrap();
-                return (head.lines().next().unwrap().to_string(), body.to_string());
+        let pos = loop {
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p;
+            }
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..pos]).to_string();
+        let req = Req {
+            line: head.lines().next().unwrap_or("").to_string(),
+            head: head.clone(),
+            body: String::new(),
+        };
+        let len: usize = req
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < pos + 4 + len {
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
-        if n == 0 {
-            panic!("connection closed early");
+        let body = String::from_utf8_lossy(&buf[pos + 4..pos + 4 + len]).to_string();
+        buf.drain(..pos + 4 + len);
+        let _ = tx.send(Req { body, ..req });
+        if sock
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return;
         }
     }
 }
 
-#[tokio::test]
-async fn posts_api_v2_alerts_with_relabeling() {
+/// A plain HTTP sink: its address and the requests it receives.
+async fn http_sink() -> (String, mpsc::UnboundedReceiver<Req>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(serve_conn(sock, tx.clone()));
+        }
+    });
+    (addr, rx)
+}
+
+/// An HTTPS sink with a self-signed certificate for `localhost`: its port.
+async fn https_sink(
+    cert: &rcgen::CertifiedKey<rcgen::KeyPair>,
+) -> (u16, mpsc::UnboundedReceiver<Req>) {
+    let certs = vec![CertificateDer::from(cert.cert.der().to_vec())];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+    let cfg = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    serve_conn(tls, tx).await;
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+fn install_crypto() {
     // The binary pins rustls's provider at start; reqwest needs one to build a client.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let got = tokio::spawn(receive_one(listener));
-    let drop_debug: sightline_config::RelabelConfig =
-        serde_saphyr::from_str("source_labels: [severity]\nregex: debug\naction: drop\n").unwrap();
-    let sink = ExternalSink::start(vec![ExternalTarget {
-        url: format!("http://{addr}/prefix/api/v2/alerts"),
-        timeout: Duration::from_secs(5),
-        basic_auth: None,
-        relabel: vec![drop_debug],
-    }]);
-    let a = |sev: &str| NotifyAlert {
-        labels: Labels::from_pairs([("alertname", "HighErrorRate"), ("severity", sev)]),
+}
+
+fn alert(name: &str, sev: &str) -> NotifyAlert {
+    NotifyAlert {
+        labels: Labels::from_pairs([("alertname", name), ("severity", sev)]),
         annotations: vec![("summary".into(), "Error rate above 5% on checkout".into())],
         starts_at: 1_700_000_000_000,
         ends_at: 1_700_000_240_000,
         generator_url: "http://prom/graph?g0.expr=x&g0.tab=1".into(),
-    };
-    sink.send(&[a("critical"), a("debug")]);
-    let (line, body) = tokio::time::timeout(Duration::from_secs(10), got)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(line, "POST /prefix/api/v2/alerts HTTP/1.1");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    }
+}
+
+fn alerting(yaml: &str) -> sightline_config::AlertingConfig {
+    sightline_config::load_str(yaml, "p.yml").unwrap().alerting
+}
+
+/// A sink with the given `alerting:` section applied and a short SD throttle.
+fn sink_for(yaml: &str, dir: Option<&std::path::Path>) -> Arc<ExternalSink> {
+    let sink = ExternalSink::start();
+    sink.set_update_throttle(Duration::from_millis(50));
+    if let Some(d) = dir {
+        sink.set_config_dir(d);
+    }
+    sink.apply(&alerting(yaml)).unwrap();
+    sink
+}
+
+/// Sends `a` until some sink reports a request (targets appear asynchronously).
+async fn send_until(
+    sink: &ExternalSink,
+    a: &[NotifyAlert],
+    rx: &mut mpsc::UnboundedReceiver<Req>,
+) -> Req {
+    for _ in 0..100 {
+        sink.send(a);
+        if let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {
+            return r;
+        }
+    }
+    panic!("no request received");
+}
+
+async fn wait_active(sink: &ExternalSink, want: usize) {
+    for _ in 0..100 {
+        if sink.alertmanagers().0.len() == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("active alertmanagers: {:?}", sink.alertmanagers());
+}
+
+#[tokio::test]
+async fn posts_api_v2_alerts_with_relabeling() {
+    install_crypto();
+    let (addr, mut rx) = http_sink().await;
+    let sink = sink_for(
+        &format!(
+            "alerting:\n  alertmanagers:\n    - path_prefix: /prefix\n      static_configs: [{{targets: ['{addr}']}}]\n      alert_relabel_configs:\n        - source_labels: [severity]\n          regex: debug\n          action: drop\n"
+        ),
+        None,
+    );
+    let r = send_until(
+        &sink,
+        &[
+            alert("HighErrorRate", "critical"),
+            alert("HighErrorRate", "debug"),
+        ],
+        &mut rx,
+    )
+    .await;
+    assert_eq!(r.line, "POST /prefix/api/v2/alerts HTTP/1.1");
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     let arr = v.as_array().unwrap();
-    assert_eq!(arr.len(), 1, "{body}");
+    assert_eq!(arr.len(), 1, "{}", r.body);
     assert_eq!(arr[0]["labels"]["severity"], "critical");
     assert_eq!(arr[0]["startsAt"], "2023-11-14T22:13:20Z");
     assert_eq!(arr[0]["endsAt"], "2023-11-14T22:17:20Z");
@@ -82,20 +212,121 @@ async fn posts_api_v2_alerts_with_relabeling() {
     );
 }
 
-#[test]
-fn targets_from_alerting_config() {
-    let cfg = sightline_config::load_str(
-        "alerting:\n  alertmanagers:\n    - path_prefix: /am\n      static_configs:\n        - targets: ['a:9093', 'b:9093']\n",
-        "p.yml",
-    )
-    .unwrap();
-    let t = sightline_rules::notifier::external_targets(&cfg.alerting);
-    let urls: Vec<&str> = t.iter().map(|t| t.url.as_str()).collect();
+#[tokio::test]
+async fn file_sd_with_target_relabeling_and_file_changes() {
+    install_crypto();
+    let (a, mut rx_a) = http_sink().await;
+    let (b, mut rx_b) = http_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let write_targets = |kept: &str, other: &str| {
+        let tmp = dir.path().join("ams.json.tmp");
+        std::fs::write(
+            &tmp,
+            format!(
+                r#"[{{"targets": ["{kept}"], "labels": {{"role": "primary"}}}},
+                    {{"targets": ["{other}"], "labels": {{"role": "standby"}}}}]"#
+            ),
+        )
+        .unwrap();
+        std::fs::rename(&tmp, dir.path().join("ams.json")).unwrap();
+    };
+    write_targets(&a, &b);
+    // Relative file path: resolved against the config directory.
+    let yaml = "alerting:\n  alertmanagers:\n    - path_prefix: /ignored\n      file_sd_configs: [{files: ['ams.json'], refresh_interval: 1s}]\n      relabel_configs:\n        - source_labels: [role]\n          regex: primary\n          action: keep\n        - target_label: __alerts_path__\n          replacement: /custom/api/v2/alerts\n";
+    let sink = sink_for(yaml, Some(dir.path()));
+    let r = send_until(&sink, &[alert("A", "critical")], &mut rx_a).await;
+    assert_eq!(r.line, "POST /custom/api/v2/alerts HTTP/1.1");
+    let (active, dropped) = sink.alertmanagers();
+    assert_eq!(active, [format!("http://{a}/custom/api/v2/alerts")]);
+    // Dropped Alertmanagers are listed with their labels before relabeling.
+    assert_eq!(dropped, [format!("http://{b}/ignored/api/v2/alerts")]);
+    assert!(rx_b.try_recv().is_err(), "dropped alertmanager got alerts");
+
+    // The standby becomes primary: delivery moves to b.
+    write_targets(&b, &a);
+    for _ in 0..200 {
+        if sink.alertmanagers().0 == [format!("http://{b}/custom/api/v2/alerts")] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
-        urls,
+        sink.alertmanagers().0,
+        [format!("http://{b}/custom/api/v2/alerts")]
+    );
+    while rx_a.try_recv().is_ok() {}
+    let r = send_until(&sink, &[alert("B", "critical")], &mut rx_b).await;
+    assert_eq!(r.line, "POST /custom/api/v2/alerts HTTP/1.1");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        rx_a.try_recv().is_err(),
+        "old alertmanager still gets alerts"
+    );
+
+    // A reload without alertmanagers stops sending.
+    sink.apply(&alerting("alerting: {}\n")).unwrap();
+    assert_eq!(sink.alertmanagers(), (vec![], vec![]));
+}
+
+#[tokio::test]
+async fn scheme_and_address_from_relabeling_without_default_port() {
+    install_crypto();
+    let sink = sink_for(
+        "alerting:\n  alertmanagers:\n    - static_configs: [{targets: ['am.example']}]\n      relabel_configs:\n        - target_label: __scheme__\n          replacement: https\n    - api_version: v2\n      path_prefix: /a/../b/\n      static_configs: [{targets: ['x:1', 'x:1']}]\n",
+        None,
+    );
+    wait_active(&sink, 2).await;
+    let (active, dropped) = sink.alertmanagers();
+    // No port is added; the path is cleaned like Go's path.Join; duplicates collapse.
+    assert_eq!(
+        active,
         [
-            "http://a:9093/am/api/v2/alerts",
-            "http://b:9093/am/api/v2/alerts"
+            "https://am.example/api/v2/alerts",
+            "http://x:1/b/api/v2/alerts"
         ]
     );
+    assert!(dropped.is_empty());
+}
+
+#[tokio::test]
+async fn authorization_and_tls_config() {
+    install_crypto();
+    let (plain, mut rx_plain) = http_sink().await;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (port, mut rx_tls) = https_sink(&cert).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let yaml = format!(
+        "alerting:\n  alertmanagers:\n    - authorization: {{credentials: xyz}}\n      http_headers: {{X-Scope-OrgID: {{values: [tenant-1]}}}}\n      static_configs: [{{targets: ['{plain}']}}]\n    - scheme: https\n      tls_config: {{ca_file: {}}}\n      basic_auth: {{username: u, password: p}}\n      static_configs: [{{targets: ['localhost:{port}']}}]\n",
+        ca.display()
+    );
+    let sink = sink_for(&yaml, None);
+    wait_active(&sink, 2).await;
+    let r = send_until(&sink, &[alert("A", "critical")], &mut rx_plain).await;
+    assert_eq!(r.header("authorization").as_deref(), Some("Bearer xyz"));
+    assert_eq!(r.header("x-scope-orgid").as_deref(), Some("tenant-1"));
+    let r = tokio::time::timeout(Duration::from_secs(10), rx_tls.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.line, "POST /api/v2/alerts HTTP/1.1");
+    assert_eq!(r.header("authorization").as_deref(), Some("Basic dTpw"));
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v[0]["labels"]["alertname"], "A");
+}
+
+#[test]
+fn bad_http_client_settings_fail_the_apply() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        install_crypto();
+        let sink = ExternalSink::start();
+        let e = sink
+            .apply(&alerting(
+                "alerting:\n  alertmanagers:\n    - tls_config: {ca_file: /nonexistent/ca.pem}\n      static_configs: [{targets: ['a:9093']}]\n",
+            ))
+            .unwrap_err();
+        assert!(e.contains("alertmanager config 0"), "{e}");
+    });
 }

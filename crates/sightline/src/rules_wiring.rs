@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sightline_alertmanager::Alertmanager;
 use sightline_config::Config;
 use sightline_promql::Engine;
-use sightline_rules::notifier::{AlertSink, BuiltinSink, ExternalSink, external_targets};
+use sightline_rules::notifier::{AlertSink, BuiltinSink, ExternalSink};
 use sightline_rules::{Manager, Notifier, Settings};
 use sightline_tsdb::Db;
 
@@ -16,7 +16,8 @@ use crate::cli::RunArgs;
 
 pub struct Rules {
     pub manager: Manager,
-    external: Arc<ExternalSink>,
+    /// External Alertmanagers (`/api/v1/alertmanagers`).
+    pub external: Arc<ExternalSink>,
     engine: Engine,
     external_url: String,
     config_dir: PathBuf,
@@ -38,7 +39,9 @@ pub fn start(
     am: Alertmanager,
     engine: Engine,
 ) -> Result<Rules, String> {
-    let external = ExternalSink::start(external_targets(&cfg.alerting));
+    let external = ExternalSink::start();
+    // Relative file_sd paths are relative to the config file, as in Prometheus.
+    external.set_config_dir(config_dir(args));
     let sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(BuiltinSink(am)), external.clone()];
     let manager = Manager::new(db.clone(), db, Arc::new(Notifier::new(sinks)));
     let rules = Rules {
@@ -58,6 +61,11 @@ impl Rules {
         let files = cfg
             .resolve_rule_files(&self.config_dir)
             .map_err(|e| e.to_string())?;
+        // Built first: an Alertmanager whose HTTP client cannot be built fails the reload.
+        let alertmanagers = self
+            .external
+            .prepare(&cfg.alerting)
+            .map_err(|e| format!("alerting: {e}"))?;
         let settings = Settings {
             engine: self.engine.clone(),
             default_interval_ms: cfg.global.evaluation_interval.as_millis() as i64,
@@ -74,7 +82,7 @@ impl Rules {
             .update(&files, settings)
             .map_err(|e| format!("loading rules: {e}"))?;
         *self.manager.notifier().relabel.write() = cfg.alerting.alert_relabel_configs.clone();
-        self.external.set_targets(external_targets(&cfg.alerting));
+        self.external.install(alertmanagers);
         tracing::info!(files = files.len(), "rules loaded");
         Ok(())
     }

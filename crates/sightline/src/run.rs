@@ -188,6 +188,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
             .clone()
             .merge(am_routes)
             .merge(sightline_api::rules_router(rules.manager.clone()))
+            .merge(sightline_api::alertmanagers_router(rules.external.clone()))
             .merge(sightline_ui::router()),
     );
 
