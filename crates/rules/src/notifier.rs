@@ -246,6 +246,12 @@ impl AlertmanagerSet {
             .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| e.to_string())?;
+        for (name, _) in cfg.generic_sd_configs() {
+            tracing::warn!(
+                mechanism = name,
+                "service discovery mechanism not implemented; it finds no Alertmanagers"
+            );
+        }
         let discovery = Discovery::start(
             &cfg.static_configs,
             &cfg.file_sd_configs,

@@ -31,10 +31,11 @@ impl Req {
     }
 }
 
-/// Answers every request on a (keep-alive) connection with 200.
+/// Answers every request on a (keep-alive) connection with 200 and `reply`.
 async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
     mut sock: S,
     tx: mpsc::UnboundedSender<Req>,
+    reply: &'static str,
 ) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -67,11 +68,11 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
         let body = String::from_utf8_lossy(&buf[pos + 4..pos + 4 + len]).to_string();
         buf.drain(..pos + 4 + len);
         let _ = tx.send(Req { body, ..req });
-        if sock
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            .await
-            .is_err()
-        {
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
+            reply.len()
+        );
+        if sock.write_all(resp.as_bytes()).await.is_err() {
             return;
         }
     }
@@ -79,12 +80,17 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// A plain HTTP sink: its address and the requests it receives.
 async fn http_sink() -> (String, mpsc::UnboundedReceiver<Req>) {
+    http_server("").await
+}
+
+/// A plain HTTP server answering every request with `reply`.
+async fn http_server(reply: &'static str) -> (String, mpsc::UnboundedReceiver<Req>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
-            tokio::spawn(serve_conn(sock, tx.clone()));
+            tokio::spawn(serve_conn(sock, tx.clone(), reply));
         }
     });
     (addr, rx)
@@ -109,7 +115,7 @@ async fn https_sink(
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(tcp).await {
-                    serve_conn(tls, tx).await;
+                    serve_conn(tls, tx, "").await;
                 }
             });
         }
@@ -314,6 +320,31 @@ async fn authorization_and_tls_config() {
     assert_eq!(r.header("authorization").as_deref(), Some("Basic dTpw"));
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v[0]["labels"]["alertname"], "A");
+}
+
+#[tokio::test]
+async fn oauth2_token_and_proxy_url() {
+    install_crypto();
+    let (token, mut rx_token) =
+        http_server(r#"{"access_token":"tok-1","token_type":"Bearer","expires_in":3600}"#).await;
+    let (am, mut rx_am) = http_sink().await;
+    let (proxy, mut rx_proxy) = http_sink().await;
+    let yaml = format!(
+        "alerting:\n  alertmanagers:\n    - oauth2: {{client_id: id, client_secret: s, token_url: 'http://{token}/token', scopes: [alerts]}}\n      static_configs: [{{targets: ['{am}']}}]\n    - proxy_url: 'http://{proxy}'\n      static_configs: [{{targets: ['am.example:9093']}}]\n"
+    );
+    let sink = sink_for(&yaml, None);
+    wait_active(&sink, 2).await;
+    let r = send_until(&sink, &[alert("A", "critical")], &mut rx_am).await;
+    assert_eq!(r.header("authorization").as_deref(), Some("Bearer tok-1"));
+    let t = rx_token.recv().await.unwrap();
+    assert_eq!(t.line, "POST /token HTTP/1.1");
+    assert!(t.body.contains("scope=alerts"), "{}", t.body);
+    // Through the proxy: the request line carries the absolute URL.
+    let r = tokio::time::timeout(Duration::from_secs(10), rx_proxy.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.line, "POST http://am.example:9093/api/v2/alerts HTTP/1.1");
 }
 
 #[test]
