@@ -224,7 +224,8 @@ pub struct AlertmanagerSet {
     /// Deduplicated push URLs.
     active: RwLock<Vec<String>>,
     dropped: RwLock<Vec<String>>,
-    _discovery: Discovery,
+    /// Shared with the set that replaces this one on a reload of the same entry.
+    discovery: Arc<Discovery>,
     sync_task: tokio::task::JoinHandle<()>,
 }
 
@@ -234,56 +235,81 @@ impl Drop for AlertmanagerSet {
     }
 }
 
+type Client = (reqwest::Client, Option<Arc<OAuth2Source>>);
+
+/// The entry's HTTP client; files (CA, credentials) are read now.
+fn client_for(cfg: &AlertmanagerConfig) -> Result<Client, String> {
+    let http = cfg.http_client_config();
+    let oauth2 = OAuth2Source::from_config(&http)?;
+    let client = sightline_discovery::http::client_builder(&http)?
+        .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok((client, oauth2))
+}
+
 impl AlertmanagerSet {
     /// Builds the client and starts discovery (inside a tokio runtime).
     pub fn start(
         cfg: &AlertmanagerConfig,
         opts: &DiscoveryOptions,
     ) -> Result<Arc<AlertmanagerSet>, String> {
-        let http = cfg.http_client_config();
-        let oauth2 = OAuth2Source::from_config(&http)?;
-        let client = sightline_discovery::http::client_builder(&http)?
-            .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client = client_for(cfg)?;
         for (name, _) in cfg.generic_sd_configs() {
             tracing::warn!(
                 mechanism = name,
                 "service discovery mechanism not implemented; it finds no Alertmanagers"
             );
         }
-        let discovery = Discovery::start(
+        let discovery = Arc::new(Discovery::start(
             &cfg.static_configs,
             &cfg.file_sd_configs,
             &cfg.kubernetes_sd_configs,
             opts,
-        );
-        let rx = discovery.subscribe();
-        Ok(Arc::new_cyclic(
-            |weak: &std::sync::Weak<AlertmanagerSet>| {
-                let weak = weak.clone();
-                AlertmanagerSet {
-                    cfg: cfg.clone(),
-                    client,
-                    oauth2,
-                    active: RwLock::new(Vec::new()),
-                    dropped: RwLock::new(Vec::new()),
-                    _discovery: discovery,
-                    sync_task: tokio::spawn(async move {
-                        let mut rx = rx;
-                        loop {
-                            let groups = rx.borrow_and_update().clone();
-                            let Some(set) = weak.upgrade() else { return };
-                            set.sync(&groups);
-                            drop(set);
-                            if rx.changed().await.is_err() {
-                                return;
-                            }
-                        }
-                    }),
-                }
-            },
+        ));
+        Ok(Self::with_discovery(cfg, client, discovery))
+    }
+
+    /// A set for the same entry with a freshly built client (a reload reads
+    /// certificate and credential files again, as Prometheus does) that keeps
+    /// the running discovery and its Alertmanagers.
+    pub fn renew(&self) -> Result<Arc<AlertmanagerSet>, String> {
+        let client = client_for(&self.cfg)?;
+        Ok(Self::with_discovery(
+            &self.cfg,
+            client,
+            self.discovery.clone(),
         ))
+    }
+
+    fn with_discovery(
+        cfg: &AlertmanagerConfig,
+        (client, oauth2): Client,
+        discovery: Arc<Discovery>,
+    ) -> Arc<AlertmanagerSet> {
+        let mut rx = discovery.subscribe();
+        let groups = rx.borrow_and_update().clone();
+        let set = Arc::new_cyclic(|weak: &std::sync::Weak<AlertmanagerSet>| {
+            let weak = weak.clone();
+            AlertmanagerSet {
+                cfg: cfg.clone(),
+                client,
+                oauth2,
+                active: RwLock::new(Vec::new()),
+                dropped: RwLock::new(Vec::new()),
+                discovery,
+                sync_task: tokio::spawn(async move {
+                    while rx.changed().await.is_ok() {
+                        let groups = rx.borrow_and_update().clone();
+                        let Some(set) = weak.upgrade() else { return };
+                        set.sync(&groups);
+                    }
+                }),
+            }
+        });
+        // The groups known now apply at once: no gap without Alertmanagers.
+        set.sync(&groups);
+        set
     }
 
     /// Replaces the Alertmanagers with those of `groups` (Prometheus's
@@ -374,20 +400,18 @@ impl ExternalSink {
 
     /// Builds the Alertmanager sets of an `alerting:` section without
     /// installing them; an entry whose HTTP client cannot be built fails all.
-    /// Entries equal to a running one keep it and its discovered targets.
+    /// Entries equal to a running one keep its discovery and Alertmanagers
+    /// (with a rebuilt HTTP client).
     pub fn prepare(&self, cfg: &AlertingConfig) -> Result<Vec<Arc<AlertmanagerSet>>, String> {
         let opts = self.opts.lock().clone();
         let running = self.sets.read().clone();
         let mut out = Vec::new();
         for (i, am) in cfg.alertmanagers.iter().enumerate() {
-            if let Some(s) = running.iter().find(|s| s.cfg == *am) {
-                out.push(s.clone());
-                continue;
-            }
-            out.push(
-                AlertmanagerSet::start(am, &opts)
-                    .map_err(|e| format!("alertmanager config {i}: {e}"))?,
-            );
+            let set = match running.iter().find(|s| s.cfg == *am) {
+                Some(s) => s.renew(),
+                None => AlertmanagerSet::start(am, &opts),
+            };
+            out.push(set.map_err(|e| format!("alertmanager config {i}: {e}"))?);
         }
         Ok(out)
     }

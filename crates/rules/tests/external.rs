@@ -361,3 +361,34 @@ fn bad_http_client_settings_fail_the_apply() {
         assert!(e.contains("alertmanager config 0"), "{e}");
     });
 }
+
+#[tokio::test]
+async fn reload_of_the_same_entry_keeps_targets_and_rereads_files() {
+    install_crypto();
+    let (am, mut rx) = http_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cred = dir.path().join("cred");
+    std::fs::write(&cred, "one\n").unwrap();
+    let cfg = alerting(&format!(
+        "alerting:\n  alertmanagers:\n    - authorization: {{credentials_file: {}}}\n      static_configs: [{{targets: ['{am}']}}]\n",
+        cred.display()
+    ));
+    let sink = ExternalSink::start();
+    sink.apply(&cfg).unwrap();
+    let r = send_until(&sink, &[alert("A", "critical")], &mut rx).await;
+    assert_eq!(r.header("authorization").as_deref(), Some("Bearer one"));
+    std::fs::write(&cred, "two\n").unwrap();
+    sink.apply(&cfg).unwrap();
+    // Kept at once, without waiting for discovery.
+    assert_eq!(
+        sink.alertmanagers().0,
+        [format!("http://{am}/api/v2/alerts")]
+    );
+    while rx.try_recv().is_ok() {}
+    sink.send(&[alert("B", "critical")]);
+    let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.header("authorization").as_deref(), Some("Bearer two"));
+}
