@@ -392,3 +392,61 @@ async fn reload_of_the_same_entry_keeps_targets_and_rereads_files() {
         .unwrap();
     assert_eq!(r.header("authorization").as_deref(), Some("Bearer two"));
 }
+
+fn pod(ns: &str, name: &str, app: &str, ports: &[(&str, u16)]) -> serde_json::Value {
+    let ports: Vec<serde_json::Value> = ports
+        .iter()
+        .map(|(n, p)| serde_json::json!({"name": n, "containerPort": p, "protocol": "TCP"}))
+        .collect();
+    serde_json::json!({
+        "kind": "Pod", "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"), "labels": {"app": app}},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "i", "ports": ports}]},
+        "status": {
+            "phase": "Running", "podIP": "127.0.0.1", "hostIP": "10.0.0.1",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "c", "containerID": format!("containerd://{name}")}]
+        }
+    })
+}
+
+/// The usual Kubernetes setup: pods of the `monitoring` namespace, kept by
+/// their `app` label and container port.
+#[tokio::test]
+async fn kubernetes_pods_kept_by_label_and_port() {
+    install_crypto();
+    let (am, mut rx) = http_sink().await;
+    let port: u16 = am.rsplit(':').next().unwrap().parse().unwrap();
+    let api = sightline_discovery::testing::FakeApiServer::start().await;
+    api.apply(pod(
+        "monitoring",
+        "alertmanager-0",
+        "alertmanager",
+        &[("web", port), ("cluster", 9094)],
+    ));
+    api.apply(pod("monitoring", "grafana-0", "grafana", &[("web", port)]));
+    api.apply(pod(
+        "other",
+        "alertmanager-x",
+        "alertmanager",
+        &[("web", port)],
+    ));
+    let yaml = format!(
+        "alerting:\n  alertmanagers:\n    - kubernetes_sd_configs: [{{role: pod, api_server: '{}', namespaces: {{names: [monitoring]}}}}]\n      relabel_configs:\n        - source_labels: [__meta_kubernetes_pod_label_app]\n          regex: alertmanager\n          action: keep\n        - source_labels: [__meta_kubernetes_pod_container_port_number]\n          regex: \"{port}\"\n          action: keep\n      scheme: http\n      path_prefix: /\n      timeout: 10s\n      api_version: v2\n",
+        api.url
+    );
+    let sink = sink_for(&yaml, None);
+    wait_active(&sink, 1).await;
+    let (active, mut dropped) = sink.alertmanagers();
+    assert_eq!(active, [format!("http://127.0.0.1:{port}/api/v2/alerts")]);
+    dropped.sort();
+    assert_eq!(
+        dropped,
+        [
+            format!("http://127.0.0.1:{port}/api/v2/alerts"),
+            "http://127.0.0.1:9094/api/v2/alerts".to_string()
+        ]
+    );
+    let r = send_until(&sink, &[alert("A", "critical")], &mut rx).await;
+    assert_eq!(r.line, "POST /api/v2/alerts HTTP/1.1");
+}
