@@ -1,7 +1,7 @@
 //! Service discovery sections of scrape and Alertmanager configs.
 //!
-//! Sightline implements `static_configs`, `file_sd_configs`,
-//! `kubernetes_sd_configs` and `http_sd_configs`. Every other mechanism
+//! Sightline implements `static_configs`, `file_sd_configs` and
+//! `kubernetes_sd_configs`. Every other mechanism (`http_sd_configs` too)
 //! Prometheus knows is still accepted (so existing `prometheus.yml` files
 //! load), kept as a loosely typed map, and checked with the same
 //! validations Prometheus applies when it parses them.
