@@ -1,5 +1,5 @@
-//! Service discovery: turns `static_configs`, `file_sd_configs` and
-//! `kubernetes_sd_configs` into target groups, the way Prometheus's
+//! Service discovery: turns `static_configs`, `file_sd_configs`,
+//! `kubernetes_sd_configs` and `http_sd_configs` into target groups, the way Prometheus's
 //! `discovery` package does.
 //!
 //! Every provider runs as a task that sends `Vec<TargetGroup>` updates; a
@@ -9,6 +9,7 @@
 
 pub mod file;
 pub mod http;
+pub mod http_sd;
 pub mod kubernetes;
 mod merge;
 pub mod oauth2;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sightline_config::{FileSdConfig, KubernetesSdConfig, StaticConfig};
+use sightline_config::{FileSdConfig, GenericSdConfig, KubernetesSdConfig, StaticConfig};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -65,6 +65,17 @@ impl Discovery {
         kubes: &[KubernetesSdConfig],
         opts: &DiscoveryOptions,
     ) -> Discovery {
+        Self::start_with_http(statics, files, kubes, &[], opts)
+    }
+
+    /// [`Discovery::start`] plus `http_sd_configs` entries.
+    pub fn start_with_http(
+        statics: &[StaticConfig],
+        files: &[FileSdConfig],
+        kubes: &[KubernetesSdConfig],
+        https: &[GenericSdConfig],
+        opts: &DiscoveryOptions,
+    ) -> Discovery {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut tasks = Vec::new();
         let mut provider = 0usize;
@@ -90,6 +101,17 @@ impl Discovery {
                 Err(e) => {
                     tracing::error!(error = %e, role = %k.role, "cannot start Kubernetes discovery")
                 }
+            }
+        }
+        for h in https {
+            provider += 1;
+            let up = Updates {
+                provider,
+                tx: tx.clone(),
+            };
+            match crate::http_sd::HttpDiscovery::new(h) {
+                Ok(sd) => tasks.push(tokio::spawn(sd.run(up))),
+                Err(e) => tracing::error!(error = %e, "cannot start HTTP discovery"),
             }
         }
         drop(tx);

@@ -255,16 +255,21 @@ impl AlertmanagerSet {
         opts: &DiscoveryOptions,
     ) -> Result<Arc<AlertmanagerSet>, String> {
         let client = client_for(cfg)?;
-        for (name, _) in cfg.generic_sd_configs() {
+        for (name, _) in cfg
+            .generic_sd_configs()
+            .into_iter()
+            .filter(|(n, _)| *n != "http_sd_configs")
+        {
             tracing::warn!(
                 mechanism = name,
                 "service discovery mechanism not implemented; it finds no Alertmanagers"
             );
         }
-        let discovery = Arc::new(Discovery::start(
+        let discovery = Arc::new(Discovery::start_with_http(
             &cfg.static_configs,
             &cfg.file_sd_configs,
             &cfg.kubernetes_sd_configs,
+            &cfg.http_sd_configs,
             opts,
         ));
         Ok(Self::with_discovery(cfg, client, discovery))

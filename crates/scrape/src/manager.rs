@@ -141,7 +141,8 @@ fn sd_key(cfg: &ScrapeConfig) -> String {
     serde_json::json!([
         cfg.static_configs,
         cfg.file_sd_configs,
-        cfg.kubernetes_sd_configs
+        cfg.kubernetes_sd_configs,
+        cfg.http_sd_configs
     ])
     .to_string()
 }
@@ -200,10 +201,11 @@ impl ScrapeManager {
                 self.sync_pool(p, &job, &groups);
                 continue;
             }
-            let discovery = Discovery::start(
+            let discovery = Discovery::start_with_http(
                 &sc.static_configs,
                 &sc.file_sd_configs,
                 &sc.kubernetes_sd_configs,
+                &sc.http_sd_configs,
                 &opts,
             );
             let sync_task = tokio::spawn(sync_loop(
