@@ -221,15 +221,11 @@ pub async fn search(State(api): State<Arc<TraceApi>>, RawQuery(q): RawQuery) -> 
         }
     };
     let res = blocking(move || {
-        let over = if query.root.selective_after_fetch() {
-            5
-        } else {
-            1
-        };
+        let over = if query.selective_after_fetch() { 5 } else { 1 };
         let sq = SearchQuery {
             start_ns: start,
             end_ns: end,
-            filter: query.root.prefilter(),
+            filter: query.prefilter(),
             min_duration_ns: None,
             max_duration_ns: None,
             limit: limit * over,
@@ -266,34 +262,14 @@ fn trace_result(id: &TraceId, spans: &[Span], q: &traceql::Query, spss: usize) -
         root,
         duration_ns: end - start,
     };
-    let matched = q.root.eval(spans, &ctx);
-    if matched.is_empty() {
+    let sets = q.eval(spans, &ctx);
+    if sets.is_empty() {
         return None;
     }
-    let mut keys: Vec<&str> = vec!["service.name"];
-    keys.extend(q.attrs.iter().map(|s| s.as_str()));
-    let span_json: Vec<J> = matched
+    let sets: Vec<J> = sets
         .iter()
-        .take(spss)
-        .map(|i| {
-            let s = &spans[*i];
-            let attrs: Vec<J> = keys
-                .iter()
-                .filter_map(|k| {
-                    let v = attr(&s.attrs, k).or_else(|| attr(&s.resource.attrs, k))?;
-                    Some(kv_json(k, v))
-                })
-                .collect();
-            json!({
-                "spanID": hex(&s.span_id),
-                "name": s.name,
-                "startTimeUnixNano": s.start_ns.to_string(),
-                "durationNanos": s.duration_ns().to_string(),
-                "attributes": attrs,
-            })
-        })
+        .map(|set| spanset_json(set, spans, q, spss))
         .collect();
-    let set = json!({"spans": span_json, "matched": matched.len()});
     let mut stats: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for s in spans {
         let e = stats.entry(s.service()).or_default();
@@ -312,10 +288,57 @@ fn trace_result(id: &TraceId, spans: &[Span], q: &traceql::Query, spss: usize) -
         "rootTraceName": root.map(|r| r.name.clone()).unwrap_or_default(),
         "startTimeUnixNano": start.to_string(),
         "durationMs": (end - start) / 1_000_000,
-        "spanSet": set,
-        "spanSets": [set],
+        "spanSet": sets[0],
+        "spanSets": sets,
         "serviceStats": stats,
     }))
+}
+
+/// One `spanSets[]` entry: up to `spss` spans (with the attributes the query
+/// names and those `select()` asks for), `matched`, and the spanset's
+/// attributes (`by()` values, aggregate results).
+fn spanset_json(set: &traceql::ResultSet, spans: &[Span], q: &traceql::Query, spss: usize) -> J {
+    let mut keys: Vec<&str> = vec!["service.name"];
+    keys.extend(q.attrs.iter().map(|s| s.as_str()));
+    let span_json: Vec<J> = set
+        .spans
+        .iter()
+        .take(spss)
+        .map(|i| {
+            let s = &spans[*i];
+            let mut attrs: Vec<J> = keys
+                .iter()
+                .filter_map(|k| {
+                    let v = attr(&s.attrs, k).or_else(|| attr(&s.resource.attrs, k))?;
+                    Some(kv_json(k, v))
+                })
+                .collect();
+            for (k, f) in &set.select {
+                if keys.contains(&k.as_str()) {
+                    continue;
+                }
+                if let Some(v) = traceql::field_value(s, f) {
+                    let v = match f {
+                        Field::DurationNs => Value::Str(traceql::go_duration(s.duration_ns())),
+                        _ => v,
+                    };
+                    attrs.push(kv_json(k, &v));
+                }
+            }
+            json!({
+                "spanID": hex(&s.span_id),
+                "name": s.name,
+                "startTimeUnixNano": s.start_ns.to_string(),
+                "durationNanos": s.duration_ns().to_string(),
+                "attributes": attrs,
+            })
+        })
+        .collect();
+    let mut set_json = json!({"spans": span_json, "matched": set.spans.len()});
+    if !set.attrs.is_empty() {
+        set_json["attributes"] = set.attrs.iter().map(|(k, v)| kv_json(k, v)).collect();
+    }
+    set_json
 }
 
 const INTRINSICS: &[&str] = &[
@@ -457,7 +480,7 @@ async fn tag_values(api: Arc<TraceApi>, tag: String, p: Params, v2: bool) -> Res
     let filter = p
         .get(&["q"])
         .and_then(|q| traceql::parse(q).ok())
-        .map(|q| q.root.prefilter())
+        .map(|q| q.prefilter())
         .unwrap_or(Expr::True);
     let limit = p
         .get(&["limit"])

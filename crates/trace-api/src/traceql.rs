@@ -10,7 +10,10 @@
 //! store evaluates); trace-level ones are checked on the fetched traces.
 
 use regex::Regex;
-use sightline_traces::{Expr, Field, Lit, Op, Span, SpanKind, StatusCode};
+use std::collections::{HashMap, HashSet};
+
+use sightline_traces::span::attr;
+use sightline_traces::{Expr, Field, Lit, Op, Span, SpanKind, StatusCode, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -21,6 +24,9 @@ enum Tok {
     And,
     Or,
     Pipe,
+    Comma,
+    /// A structural operator that is not also a comparison (`>>`, `<<`, `~`, `!>>`, `&>`, ...).
+    Struct(Rel, Mode),
     Op(Op),
     Str(String),
     Int(i64),
@@ -66,6 +72,19 @@ fn lex(s: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
             '}' => (Tok::RBrace, 1),
             '(' => (Tok::LParen, 1),
             ')' => (Tok::RParen, 1),
+            ',' => (Tok::Comma, 1),
+            _ if three(&b, i) == "!>>" => (Tok::Struct(Rel::Descendant, Mode::Not), 3),
+            _ if three(&b, i) == "!<<" => (Tok::Struct(Rel::Ancestor, Mode::Not), 3),
+            _ if three(&b, i) == "&>>" => (Tok::Struct(Rel::Descendant, Mode::Union), 3),
+            _ if three(&b, i) == "&<<" => (Tok::Struct(Rel::Ancestor, Mode::Union), 3),
+            _ if two == ">>" => (Tok::Struct(Rel::Descendant, Mode::Normal), 2),
+            _ if two == "<<" => (Tok::Struct(Rel::Ancestor, Mode::Normal), 2),
+            _ if two == "!>" => (Tok::Struct(Rel::Child, Mode::Not), 2),
+            _ if two == "!<" => (Tok::Struct(Rel::Parent, Mode::Not), 2),
+            _ if two == "&>" => (Tok::Struct(Rel::Child, Mode::Union), 2),
+            _ if two == "&<" => (Tok::Struct(Rel::Parent, Mode::Union), 2),
+            _ if two == "&~" => (Tok::Struct(Rel::Sibling, Mode::Union), 2),
+            '~' => (Tok::Struct(Rel::Sibling, Mode::Normal), 1),
             _ if two == "&&" => (Tok::And, 2),
             _ if two == "||" => (Tok::Or, 2),
             _ if two == "!=" => (Tok::Op(Op::Ne), 2),
@@ -152,6 +171,10 @@ fn lex(s: &str) -> Result<Vec<(usize, Tok)>, ParseError> {
     Ok(out)
 }
 
+fn three(b: &[char], i: usize) -> String {
+    b[i..(i + 3).min(b.len())].iter().collect()
+}
+
 /// Trace-level intrinsics, known only once the whole trace is fetched.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TraceField {
@@ -169,18 +192,95 @@ pub enum Cond {
     Or(Vec<Cond>),
 }
 
+/// How a right-hand span relates to a left-hand one in a structural operation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rel {
+    /// `>`: the right-hand span's parent is a left-hand span.
+    Child,
+    /// `<`: the right-hand span is the parent of a left-hand span.
+    Parent,
+    /// `>>`: a left-hand span is an ancestor of the right-hand span.
+    Descendant,
+    /// `<<`: the right-hand span is an ancestor of a left-hand span.
+    Ancestor,
+    /// `~`: same parent, another span.
+    Sibling,
+}
+
+impl Rel {
+    fn inverse(self) -> Rel {
+        match self {
+            Rel::Child => Rel::Parent,
+            Rel::Parent => Rel::Child,
+            Rel::Descendant => Rel::Ancestor,
+            Rel::Ancestor => Rel::Descendant,
+            Rel::Sibling => Rel::Sibling,
+        }
+    }
+}
+
+/// Plain (`>>`: matching right-hand spans), negated (`!>>`: right-hand spans
+/// without the relation) or union (`&>>`: matching spans of both sides).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    Normal,
+    Not,
+    Union,
+}
+
 #[derive(Debug, Clone)]
 pub enum Spanset {
     Filter(Cond),
     And(Box<Spanset>, Box<Spanset>),
     Or(Box<Spanset>, Box<Spanset>),
+    Struct(Box<Spanset>, Rel, Mode, Box<Spanset>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AggFn {
+    Count,
+    Avg,
+    Min,
+    Max,
+    Sum,
+}
+
+/// One pipeline stage after `|`.
+#[derive(Debug, Clone)]
+pub enum Stage {
+    /// `| { cond }` or any spanset expression: keeps the spans of each spanset that match.
+    Filter(Spanset),
+    /// `| avg(duration) > 1s`: keeps spansets whose aggregate compares true.
+    Aggregate {
+        f: AggFn,
+        field: Option<Field>,
+        label: String,
+        op: Op,
+        value: f64,
+    },
+    /// `| by(resource.service.name)`: splits each spanset per value.
+    By { field: Field, label: String },
+    /// `| select(span.http.method, ...)`: returns these attributes with the spans.
+    Select(Vec<(String, Field)>),
 }
 
 #[derive(Debug, Clone)]
 pub struct Query {
     pub root: Spanset,
+    pub stages: Vec<Stage>,
     /// Attribute keys the query refers to (returned with matched spans).
     pub attrs: Vec<String>,
+}
+
+/// One resulting spanset of a trace.
+#[derive(Debug, Clone, Default)]
+pub struct ResultSet {
+    /// Indexes into the trace's spans.
+    pub spans: Vec<usize>,
+    /// Spanset attributes: `by(...)` values and aggregate results (`count()`).
+    pub attrs: Vec<(String, Value)>,
+    /// Attributes `select(...)` asks for: (key as returned, field).
+    pub select: Vec<(String, Field)>,
 }
 
 struct Parser {
@@ -225,22 +325,47 @@ impl Parser {
         }
     }
 
+    /// `||` binds loosest, then `&&`, then the structural operators (as in Tempo's grammar).
     fn spanset_expr(&mut self) -> Result<Spanset, ParseError> {
+        let mut left = self.spanset_and()?;
+        while self.peek() == Some(&Tok::Or) {
+            self.pos += 1;
+            let r = self.spanset_and()?;
+            left = Spanset::Or(Box::new(left), Box::new(r));
+        }
+        Ok(left)
+    }
+
+    fn spanset_and(&mut self) -> Result<Spanset, ParseError> {
+        let mut left = self.spanset_struct()?;
+        while self.peek() == Some(&Tok::And) {
+            self.pos += 1;
+            let r = self.spanset_struct()?;
+            left = Spanset::And(Box::new(left), Box::new(r));
+        }
+        Ok(left)
+    }
+
+    fn spanset_struct(&mut self) -> Result<Spanset, ParseError> {
         let mut left = self.spanset_term()?;
         loop {
-            match self.peek() {
-                Some(Tok::And) => {
-                    self.pos += 1;
-                    let r = self.spanset_term()?;
-                    left = Spanset::And(Box::new(left), Box::new(r));
-                }
-                Some(Tok::Or) => {
-                    self.pos += 1;
-                    let r = self.spanset_term()?;
-                    left = Spanset::Or(Box::new(left), Box::new(r));
+            let (rel, mode) = match self.peek() {
+                Some(Tok::Struct(r, m)) => (*r, *m),
+                Some(Tok::Op(Op::Gt)) => (Rel::Child, Mode::Normal),
+                Some(Tok::Op(Op::Lt)) => (Rel::Parent, Mode::Normal),
+                Some(Tok::Op(Op::NotRe)) => (Rel::Sibling, Mode::Not),
+                Some(Tok::Op(o)) => {
+                    let col = self.col();
+                    return err(
+                        col,
+                        format!("syntax error: {o:?} is not an operator between spansets"),
+                    );
                 }
                 _ => return Ok(left),
-            }
+            };
+            self.pos += 1;
+            let r = self.spanset_term()?;
+            left = Spanset::Struct(Box::new(left), rel, mode, Box::new(r));
         }
     }
 
@@ -258,11 +383,166 @@ impl Parser {
             }
             Some(Tok::LParen) => {
                 let s = self.spanset_expr()?;
+                if self.peek() == Some(&Tok::Pipe) {
+                    let c = self.col();
+                    return err(c, "pipelines inside parentheses are not supported");
+                }
                 self.expect(Tok::RParen, ")")?;
                 Ok(s)
             }
+            Some(Tok::Ident(n)) => {
+                if METRICS_FNS.contains(&n.as_str()) {
+                    err(
+                        col,
+                        format!("metrics function {n}() is not supported in search"),
+                    )
+                } else {
+                    err(col, format!("syntax error: unexpected {n:?}, expecting {{"))
+                }
+            }
             Some(t) => err(col, format!("syntax error: unexpected {t:?}, expecting {{")),
             None => err(col, "syntax error: unexpected end of query, expecting {"),
+        }
+    }
+
+    /// One stage after `|`.
+    fn stage(&mut self) -> Result<Stage, ParseError> {
+        let col = self.col();
+        let name = match self.peek() {
+            Some(Tok::LBrace) | Some(Tok::LParen) => {
+                return Ok(Stage::Filter(self.spanset_expr()?));
+            }
+            Some(Tok::Ident(n)) => n.clone(),
+            Some(t) => {
+                let t = t.clone();
+                return err(
+                    col,
+                    format!("syntax error: unexpected {t:?}, expecting a pipeline stage"),
+                );
+            }
+            None => {
+                return err(
+                    col,
+                    "syntax error: unexpected end of query, expecting a pipeline stage",
+                );
+            }
+        };
+        self.pos += 1;
+        let f = match name.as_str() {
+            "count" => AggFn::Count,
+            "avg" => AggFn::Avg,
+            "min" => AggFn::Min,
+            "max" => AggFn::Max,
+            "sum" => AggFn::Sum,
+            "by" => {
+                self.expect(Tok::LParen, "(")?;
+                let (text, field) = self.stage_field()?;
+                if self.peek() == Some(&Tok::Comma) {
+                    let c = self.col();
+                    return err(c, "by() takes one attribute");
+                }
+                self.expect(Tok::RParen, ")")?;
+                return Ok(Stage::By {
+                    field,
+                    label: format!("by({text})"),
+                });
+            }
+            "select" => {
+                self.expect(Tok::LParen, "(")?;
+                let mut v = Vec::new();
+                loop {
+                    let (text, field) = self.stage_field()?;
+                    let key = attr_key(&field).map(str::to_string).unwrap_or(text);
+                    v.push((key, field));
+                    if self.peek() == Some(&Tok::Comma) {
+                        self.pos += 1;
+                    } else {
+                        break;
+                    }
+                }
+                self.expect(Tok::RParen, ")")?;
+                return Ok(Stage::Select(v));
+            }
+            "coalesce" => return err(col, "coalesce() is not supported"),
+            n if METRICS_FNS.contains(&n) => {
+                return err(
+                    col,
+                    format!("metrics function {n}() is not supported in search"),
+                );
+            }
+            n => return err(col, format!("unknown pipeline stage {n:?}")),
+        };
+        self.expect(Tok::LParen, "(")?;
+        let (field, label) = if f == AggFn::Count {
+            self.expect(Tok::RParen, ")")?;
+            (None, "count()".to_string())
+        } else {
+            let (text, field) = self.stage_field()?;
+            self.expect(Tok::RParen, ")")?;
+            (Some(field), format!("{name}({text})"))
+        };
+        let ocol = self.col();
+        let op = match self.next() {
+            Some(Tok::Op(o)) if !matches!(o, Op::Re | Op::NotRe) => o,
+            Some(t) => {
+                return err(
+                    ocol,
+                    format!("syntax error: unexpected {t:?}, expecting a comparison after {label}"),
+                );
+            }
+            None => {
+                return err(
+                    ocol,
+                    format!("a bare {label} is not supported: compare it, as in {label} > 1"),
+                );
+            }
+        };
+        let vcol = self.col();
+        let value = match self.next() {
+            Some(Tok::Int(i)) => i as f64,
+            Some(Tok::Float(x)) => x,
+            Some(Tok::Dur(d)) => d as f64,
+            Some(t) => {
+                return err(
+                    vcol,
+                    format!("syntax error: unexpected {t:?}, expecting a number or duration"),
+                );
+            }
+            None => {
+                return err(
+                    vcol,
+                    "syntax error: unexpected end of query, expecting a number or duration",
+                );
+            }
+        };
+        Ok(Stage::Aggregate {
+            f,
+            field,
+            label,
+            op,
+            value,
+        })
+    }
+
+    /// An attribute or span intrinsic inside `by()`, `select()` or an aggregate.
+    fn stage_field(&mut self) -> Result<(String, Field), ParseError> {
+        let col = self.col();
+        match self.next() {
+            Some(Tok::Ident(n)) => match self.attribute(&n, col)? {
+                Attr::Span(f) => Ok((n, f)),
+                Attr::Trace(_) => err(
+                    col,
+                    format!("trace-level intrinsic {n:?} is not supported here"),
+                ),
+            },
+            Some(t) => err(
+                col,
+                format!("syntax error: unexpected {t:?}, expecting an attribute"),
+            ),
+            None => err(
+                col,
+                "syntax error: unexpected end of query, expecting an attribute",
+            ),
         }
     }
 
@@ -445,6 +725,29 @@ fn literal(f: &Field, op: Op, v: Tok, col: usize) -> Result<Lit, ParseError> {
     })
 }
 
+/// Names of TraceQL metrics functions (rejected by name in search).
+const METRICS_FNS: &[&str] = &[
+    "rate",
+    "count_over_time",
+    "min_over_time",
+    "max_over_time",
+    "avg_over_time",
+    "sum_over_time",
+    "quantile_over_time",
+    "histogram_over_time",
+    "compare",
+    "topk",
+    "bottomk",
+];
+
+/// The attribute key a field is returned under, for attribute fields.
+fn attr_key(f: &Field) -> Option<&str> {
+    match f {
+        Field::SpanAttr(k) | Field::ResourceAttr(k) | Field::AnyAttr(k) => Some(k),
+        _ => None,
+    }
+}
+
 pub fn parse(q: &str) -> Result<Query, ParseError> {
     let toks = lex(q)?;
     let mut p = Parser {
@@ -454,19 +757,22 @@ pub fn parse(q: &str) -> Result<Query, ParseError> {
         attrs: Vec::new(),
     };
     let root = p.spanset_expr()?;
+    let mut stages = Vec::new();
+    while p.peek() == Some(&Tok::Pipe) {
+        p.pos += 1;
+        stages.push(p.stage()?);
+    }
     if let Some(t) = p.peek().cloned() {
         let col = p.col();
-        return if t == Tok::Pipe {
-            err(
-                col,
-                "pipelines (| count(), | select(), ...) are not supported",
-            )
+        return if matches!(t, Tok::And | Tok::Or) && !stages.is_empty() {
+            err(col, "combining pipelines with && or || is not supported")
         } else {
             err(col, format!("syntax error: unexpected {t:?}"))
         };
     }
     Ok(Query {
         root,
+        stages,
         attrs: p.attrs,
     })
 }
@@ -531,20 +837,142 @@ impl Cond {
     }
 }
 
-impl Spanset {
-    /// Spans (indexes into `spans`) of the resulting spanset; empty = the trace does not match.
-    pub fn eval(&self, spans: &[Span], t: &TraceCtx) -> Vec<usize> {
-        match self {
-            Spanset::Filter(c) => (0..spans.len()).filter(|i| c.eval(&spans[*i], t)).collect(),
-            Spanset::And(a, b) => {
-                let (x, y) = (a.eval(spans, t), b.eval(spans, t));
-                if x.is_empty() || y.is_empty() {
-                    Vec::new()
+/// Parent links of a trace's spans, for the structural operators.
+pub struct Tree {
+    parent: Vec<Option<usize>>,
+}
+
+impl Tree {
+    pub fn new(spans: &[Span]) -> Tree {
+        let by_id: HashMap<[u8; 8], usize> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.span_id, i))
+            .collect();
+        let parent = spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if s.is_root() {
+                    None
                 } else {
-                    union(x, y)
+                    by_id.get(&s.parent_span_id).copied().filter(|p| *p != i)
+                }
+            })
+            .collect();
+        Tree { parent }
+    }
+
+    /// Ancestors of `i`, nearest first (bounded, so a cyclic parent chain ends).
+    fn ancestors(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        let mut cur = self.parent.get(i).copied().flatten();
+        let mut left = self.parent.len();
+        std::iter::from_fn(move || {
+            let c = cur?;
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            cur = self.parent[c];
+            Some(c)
+        })
+    }
+}
+
+/// The spans of `onto` that stand in `rel` to some span of `from`
+/// (`Rel::Child`: `onto` spans whose parent is in `from`).
+fn related(rel: Rel, from: &[usize], onto: &[usize], spans: &[Span], tree: &Tree) -> Vec<usize> {
+    let from_set: HashSet<usize> = from.iter().copied().collect();
+    match rel {
+        Rel::Child => {
+            // Parent by ID, so a child whose parent span is missing still relates to nothing.
+            let ids: HashSet<[u8; 8]> = from.iter().map(|i| spans[*i].span_id).collect();
+            onto.iter()
+                .copied()
+                .filter(|i| !spans[*i].is_root() && ids.contains(&spans[*i].parent_span_id))
+                .collect()
+        }
+        Rel::Parent => {
+            let parents: HashSet<usize> = from.iter().filter_map(|i| tree.parent[*i]).collect();
+            onto.iter()
+                .copied()
+                .filter(|i| parents.contains(i))
+                .collect()
+        }
+        Rel::Descendant => onto
+            .iter()
+            .copied()
+            .filter(|i| tree.ancestors(*i).any(|a| from_set.contains(&a)))
+            .collect(),
+        Rel::Ancestor => {
+            let mut anc = HashSet::new();
+            for i in from {
+                anc.extend(tree.ancestors(*i));
+            }
+            onto.iter().copied().filter(|i| anc.contains(i)).collect()
+        }
+        Rel::Sibling => {
+            let mut parents: HashMap<[u8; 8], usize> = HashMap::new();
+            for i in from {
+                if !spans[*i].is_root() {
+                    *parents.entry(spans[*i].parent_span_id).or_default() += 1;
                 }
             }
-            Spanset::Or(a, b) => union(a.eval(spans, t), b.eval(spans, t)),
+            onto.iter()
+                .copied()
+                .filter(|i| {
+                    let s = &spans[*i];
+                    if s.is_root() {
+                        return false;
+                    }
+                    let n = parents.get(&s.parent_span_id).copied().unwrap_or(0);
+                    // A span is not its own sibling.
+                    n > usize::from(from_set.contains(i))
+                })
+                .collect()
+        }
+    }
+}
+
+impl Spanset {
+    /// Spans of the resulting spanset among the candidates `cand` (indexes
+    /// into `spans`); empty = no match.
+    pub fn eval(&self, cand: &[usize], spans: &[Span], t: &TraceCtx, tree: &Tree) -> Vec<usize> {
+        match self {
+            Spanset::Filter(c) => cand
+                .iter()
+                .copied()
+                .filter(|i| c.eval(&spans[*i], t))
+                .collect(),
+            Spanset::And(a, b) => {
+                let x = a.eval(cand, spans, t, tree);
+                if x.is_empty() {
+                    return x;
+                }
+                let y = b.eval(cand, spans, t, tree);
+                if y.is_empty() { y } else { union(x, y) }
+            }
+            Spanset::Or(a, b) => union(a.eval(cand, spans, t, tree), b.eval(cand, spans, t, tree)),
+            Spanset::Struct(a, rel, mode, b) => {
+                let l = a.eval(cand, spans, t, tree);
+                let r = b.eval(cand, spans, t, tree);
+                match mode {
+                    Mode::Normal => related(*rel, &l, &r, spans, tree),
+                    Mode::Not => {
+                        let yes: HashSet<usize> =
+                            related(*rel, &l, &r, spans, tree).into_iter().collect();
+                        r.into_iter().filter(|i| !yes.contains(i)).collect()
+                    }
+                    Mode::Union => {
+                        let rr = related(*rel, &l, &r, spans, tree);
+                        if rr.is_empty() {
+                            return rr;
+                        }
+                        let ll = related(rel.inverse(), &rr, &l, spans, tree);
+                        union(ll, rr)
+                    }
+                }
+            }
         }
     }
 
@@ -554,6 +982,8 @@ impl Spanset {
             Spanset::Filter(c) => c.prefilter(),
             // Both sides must match some span; the store checks one span at a time, so use the first.
             Spanset::And(a, _) => a.prefilter(),
+            Spanset::Struct(a, _, Mode::Normal | Mode::Union, _) => a.prefilter(),
+            Spanset::Struct(_, _, Mode::Not, b) => b.prefilter(),
             Spanset::Or(a, b) => match (a.prefilter(), b.prefilter()) {
                 (Expr::True, _) | (_, Expr::True) => Expr::True,
                 (x, y) => Expr::Or(vec![x, y]),
@@ -567,6 +997,196 @@ impl Spanset {
             Spanset::Filter(c) => c.has_trace_level(),
             _ => true,
         }
+    }
+}
+
+/// A span's value for a field, as `by()`, `select()` and aggregates read it.
+pub fn field_value(s: &Span, f: &Field) -> Option<Value> {
+    let text = |x: &str| Some(Value::Str(x.to_string()));
+    match f {
+        Field::Service => text(s.service()),
+        Field::Name => text(&s.name),
+        Field::Kind => text(s.kind.as_str()),
+        Field::Status => text(s.status_code.as_str()),
+        Field::StatusMessage => text(&s.status_message),
+        Field::ScopeName => text(&s.scope.name),
+        Field::DurationNs => Some(Value::Int(s.duration_ns() as i64)),
+        Field::SpanAttr(k) => attr(&s.attrs, k).cloned(),
+        Field::ResourceAttr(k) => attr(&s.resource.attrs, k)
+            .cloned()
+            .or_else(|| (k == "service.name").then(|| Value::Str(s.service().to_string()))),
+        Field::AnyAttr(k) => attr(&s.attrs, k)
+            .or_else(|| attr(&s.resource.attrs, k))
+            .cloned(),
+        Field::Tag(_) => None,
+    }
+}
+
+fn numeric(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Double(d) => Some(*d),
+        _ => None,
+    }
+}
+
+fn cmp_f64(a: f64, op: Op, b: f64) -> bool {
+    match op {
+        Op::Eq => a == b,
+        Op::Ne => a != b,
+        Op::Gt => a > b,
+        Op::Ge => a >= b,
+        Op::Lt => a < b,
+        Op::Le => a <= b,
+        Op::Re | Op::NotRe => false,
+    }
+}
+
+/// Go's `time.Duration` text (`1.5s`, `250ms`, `1m30s`), as Tempo prints duration aggregates.
+pub fn go_duration(ns: u64) -> String {
+    fn frac(v: u64, unit: u64) -> String {
+        let (i, f) = (v / unit, v % unit);
+        if f == 0 {
+            return i.to_string();
+        }
+        let w = unit.to_string().len() - 1;
+        let fs = format!("{f:0w$}");
+        format!("{i}.{}", fs.trim_end_matches('0'))
+    }
+    match ns {
+        0 => "0s".into(),
+        n if n < 1_000 => format!("{n}ns"),
+        n if n < 1_000_000 => format!("{}µs", frac(n, 1_000)),
+        n if n < 1_000_000_000 => format!("{}ms", frac(n, 1_000_000)),
+        n => {
+            let (h, m) = (n / 3_600_000_000_000, (n / 60_000_000_000) % 60);
+            let sec = frac(n % 60_000_000_000, 1_000_000_000);
+            if h > 0 {
+                format!("{h}h{m}m{sec}s")
+            } else if m > 0 {
+                format!("{m}m{sec}s")
+            } else {
+                format!("{sec}s")
+            }
+        }
+    }
+}
+
+impl Stage {
+    fn apply(
+        &self,
+        input: Vec<ResultSet>,
+        spans: &[Span],
+        t: &TraceCtx,
+        tree: &Tree,
+    ) -> Vec<ResultSet> {
+        let mut out = Vec::new();
+        for mut set in input {
+            match self {
+                Stage::Filter(ss) => {
+                    let r = ss.eval(&set.spans, spans, t, tree);
+                    if !r.is_empty() {
+                        set.spans = r;
+                        out.push(set);
+                    }
+                }
+                Stage::Aggregate {
+                    f,
+                    field,
+                    label,
+                    op,
+                    value,
+                } => {
+                    let vals: Vec<f64> = match field {
+                        None => Vec::new(),
+                        Some(fd) => set
+                            .spans
+                            .iter()
+                            .filter_map(|i| field_value(&spans[*i], fd))
+                            .filter_map(|v| numeric(&v))
+                            .collect(),
+                    };
+                    let x = match f {
+                        AggFn::Count => set.spans.len() as f64,
+                        AggFn::Sum => vals.iter().sum(),
+                        AggFn::Avg => vals.iter().sum::<f64>() / vals.len() as f64,
+                        AggFn::Min => vals.iter().copied().fold(f64::INFINITY, f64::min),
+                        AggFn::Max => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    };
+                    if !cmp_f64(x, *op, *value) {
+                        continue;
+                    }
+                    let v = match (f, field) {
+                        (AggFn::Count, _) => Value::Int(x as i64),
+                        (_, Some(Field::DurationNs)) if x.is_finite() && x >= 0.0 => {
+                            Value::Str(go_duration(x.round() as u64))
+                        }
+                        _ => Value::Double(x),
+                    };
+                    set.attrs.push((label.clone(), v));
+                    out.push(set);
+                }
+                Stage::By { field, label } => {
+                    let mut groups: Vec<(Option<Value>, Vec<usize>)> = Vec::new();
+                    for i in &set.spans {
+                        let v = field_value(&spans[*i], field);
+                        match groups.iter_mut().find(|(k, _)| *k == v) {
+                            Some(g) => g.1.push(*i),
+                            None => groups.push((v, vec![*i])),
+                        }
+                    }
+                    for (k, members) in groups {
+                        let mut g = set.clone();
+                        g.spans = members;
+                        if let Some(k) = k {
+                            g.attrs.push((label.clone(), k));
+                        }
+                        out.push(g);
+                    }
+                }
+                Stage::Select(fields) => {
+                    for f in fields {
+                        if !set.select.iter().any(|(k, _)| *k == f.0) {
+                            set.select.push(f.clone());
+                        }
+                    }
+                    out.push(set);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Query {
+    /// The trace's resulting spansets; empty = the trace does not match.
+    pub fn eval(&self, spans: &[Span], t: &TraceCtx) -> Vec<ResultSet> {
+        let tree = Tree::new(spans);
+        let all: Vec<usize> = (0..spans.len()).collect();
+        let first = self.root.eval(&all, spans, t, &tree);
+        if first.is_empty() {
+            return Vec::new();
+        }
+        let mut sets = vec![ResultSet {
+            spans: first,
+            ..Default::default()
+        }];
+        for st in &self.stages {
+            sets = st.apply(sets, spans, t, &tree);
+            if sets.is_empty() {
+                break;
+            }
+        }
+        sets
+    }
+
+    /// Store pre-filter (see [`Spanset::prefilter`]); stages only narrow the result.
+    pub fn prefilter(&self) -> Expr {
+        self.root.prefilter()
+    }
+
+    pub fn selective_after_fetch(&self) -> bool {
+        !self.stages.is_empty() || self.root.selective_after_fetch()
     }
 }
 
@@ -614,12 +1234,6 @@ mod tests {
         assert_eq!(parse(r#"{ name = "x" "#).unwrap_err().col, 14);
         assert_eq!(parse("{ status = broken }").unwrap_err().col, 12);
         assert_eq!(parse("{ duration > 5 }").unwrap_err().col, 14);
-        assert!(
-            parse("{ name = \"x\" } | count() > 1")
-                .unwrap_err()
-                .msg
-                .contains("pipelines")
-        );
         assert_eq!(parse(r#"{ name =~ "(" }"#).unwrap_err().col, 11);
     }
 
@@ -636,5 +1250,287 @@ mod tests {
         assert!(t.contains(&Tok::Op(Op::Le)));
         assert!(t.contains(&Tok::Op(Op::NotRe)));
         assert!(t.contains(&Tok::And) && t.contains(&Tok::Or));
+    }
+
+    fn span(id: u8, parent: u8, svc: &str, name: &str, ms: u64) -> Span {
+        use sightline_traces::span::Resource;
+        use std::sync::Arc;
+        Span {
+            trace_id: [7; 16],
+            span_id: [id; 8],
+            parent_span_id: [parent; 8],
+            name: name.into(),
+            start_ns: 1_000,
+            end_ns: 1_000 + ms * 1_000_000,
+            attrs: vec![("http.method".into(), Value::Str(format!("M{id}")))],
+            resource: Arc::new(Resource::new(vec![(
+                "service.name".into(),
+                Value::Str(svc.into()),
+            )])),
+            ..Default::default()
+        }
+    }
+
+    /// gateway root → checkout → (payment charge, inventory reserve); gateway → payment refund.
+    fn trace() -> Vec<Span> {
+        vec![
+            span(1, 0, "gateway", "GET /checkout", 100),
+            span(2, 1, "checkout", "checkout", 80),
+            span(3, 2, "payment", "charge", 50),
+            span(4, 2, "inventory", "reserve", 20),
+            span(5, 1, "payment", "refund", 10),
+        ]
+    }
+
+    fn run(q: &str) -> Vec<ResultSet> {
+        let spans = trace();
+        let ctx = TraceCtx {
+            root: spans.first(),
+            duration_ns: 100_000_000,
+        };
+        parse(q)
+            .unwrap_or_else(|e| panic!("{q}: {e}"))
+            .eval(&spans, &ctx)
+    }
+
+    /// Span indexes of the single resulting spanset (empty when nothing matched).
+    fn spans_of(q: &str) -> Vec<usize> {
+        let r = run(q);
+        assert!(r.len() <= 1, "{q}: {r:?}");
+        r.into_iter().next().map(|s| s.spans).unwrap_or_default()
+    }
+
+    #[test]
+    fn structural_operators() {
+        let checkout = r#"{resource.service.name="checkout"}"#;
+        let payment = r#"{resource.service.name="payment"}"#;
+        let root = r#"{name="GET /checkout"}"#;
+        assert_eq!(spans_of(&format!("{checkout} >> {payment}")), vec![2]);
+        assert_eq!(spans_of(&format!("{root} >> {payment}")), vec![2, 4]);
+        assert_eq!(spans_of(&format!("{root} > {payment}")), vec![4]);
+        assert_eq!(spans_of(&format!("{checkout} > {payment}")), vec![2]);
+        assert_eq!(spans_of(&format!("{payment} > {{}}")), Vec::<usize>::new());
+        assert_eq!(spans_of(&format!("{checkout} !>> {payment}")), vec![4]);
+        assert_eq!(spans_of(&format!("{checkout} &>> {payment}")), vec![1, 2]);
+        assert_eq!(spans_of(&format!("{root} &> {{}}")), vec![0, 1, 4]);
+        assert_eq!(spans_of(&format!("{root} !> {{}}")), vec![0, 2, 3]);
+        // Ancestors and parents of the right-hand side.
+        assert_eq!(spans_of(r#"{name="charge"} << {}"#), vec![0, 1]);
+        assert_eq!(spans_of(r#"{name="charge"} < {}"#), vec![1]);
+        assert_eq!(spans_of(r#"{name="charge"} &< {}"#), vec![1, 2]);
+        assert_eq!(spans_of(r#"{name="charge"} !< {}"#), vec![0, 2, 3, 4]);
+        assert_eq!(spans_of(r#"{name="charge"} !<< {}"#), vec![2, 3, 4]);
+        assert_eq!(spans_of(r#"{name="charge"} &<< {}"#), vec![0, 1, 2]);
+        // Siblings: same parent, never the span itself.
+        assert_eq!(spans_of(r#"{name="charge"} ~ {}"#), vec![3]);
+        assert_eq!(
+            spans_of(r#"{name="charge"} ~ {name="charge"}"#),
+            Vec::<usize>::new()
+        );
+        assert_eq!(spans_of(r#"{name="charge"} !~ {}"#), vec![0, 1, 2, 4]);
+        assert_eq!(
+            spans_of(r#"{name="charge"} &~ {name="reserve"}"#),
+            vec![2, 3]
+        );
+        assert_eq!(spans_of(r#"{name="refund"} ~ {}"#), vec![1]);
+        // Chains are left-associative; structural binds tighter than && and ||.
+        assert_eq!(
+            spans_of(&format!("{root} > {checkout} > {payment}")),
+            vec![2]
+        );
+        assert_eq!(
+            spans_of(&format!(r#"{{name="x"}} || {checkout} >> {payment}"#)),
+            vec![2]
+        );
+        assert_eq!(
+            spans_of(r#"{name="x"} || {name="charge"} && {name="reserve"}"#),
+            vec![2, 3]
+        );
+        assert_eq!(
+            spans_of(&format!(r#"{{name="refund"}} && {checkout} >> {payment}"#)),
+            vec![2, 4]
+        );
+        // A missing parent span breaks descent but not the child relation by ID.
+        let mut spans = trace();
+        spans.remove(1);
+        let ctx = TraceCtx {
+            root: spans.first(),
+            duration_ns: 0,
+        };
+        let q = parse(&format!("{root} >> {payment}")).unwrap();
+        assert_eq!(q.eval(&spans, &ctx)[0].spans, vec![3]);
+        let q = parse(r#"{name="charge"} ~ {}"#).unwrap();
+        assert_eq!(q.eval(&spans, &ctx)[0].spans, vec![2]);
+    }
+
+    fn attrs_of(r: &ResultSet) -> Vec<(String, Value)> {
+        r.attrs.clone()
+    }
+
+    #[test]
+    fn aggregates() {
+        assert_eq!(run("{} | count() > 4").len(), 1);
+        assert!(run("{} | count() > 5").is_empty());
+        let r = run("{} | count() = 5");
+        assert_eq!(attrs_of(&r[0]), vec![("count()".into(), Value::Int(5))]);
+        // (100 + 80 + 50 + 20 + 10) / 5 = 52ms
+        let r = run("{} | avg(duration) > 50ms");
+        assert_eq!(r[0].spans.len(), 5);
+        assert_eq!(
+            attrs_of(&r[0]),
+            vec![("avg(duration)".into(), Value::Str("52ms".into()))]
+        );
+        assert!(run("{} | avg(duration) > 52ms").is_empty());
+        assert_eq!(run("{} | min(duration) = 10ms").len(), 1);
+        assert_eq!(run("{} | max(duration) >= 100ms").len(), 1);
+        assert!(run("{} | max(duration) > 100ms").is_empty());
+        assert_eq!(run("{} | sum(duration) = 260ms").len(), 1);
+        assert_eq!(run("{} | sum(duration) < 0.3s").len(), 1);
+        // Aggregates over the spans the query selected.
+        assert_eq!(
+            run(r#"{ resource.service.name = "payment" } | count() = 2 | avg(duration) = 30ms"#)
+                .len(),
+            1
+        );
+        // Non-numeric values do not count toward numeric aggregates.
+        assert!(run("{} | avg(span.http.method) > 0").is_empty());
+        assert!(run("{} | count() != 5").is_empty());
+        assert_eq!(run("{} | count() <= 5.5").len(), 1);
+    }
+
+    #[test]
+    fn by_select_and_filters() {
+        let r = run("{} | by(resource.service.name)");
+        type Group = (Vec<usize>, Vec<(String, Value)>);
+        let groups: Vec<Group> = r
+            .iter()
+            .map(|s| (s.spans.clone(), s.attrs.clone()))
+            .collect();
+        let by = |v: &str| {
+            vec![(
+                "by(resource.service.name)".to_string(),
+                Value::Str(v.into()),
+            )]
+        };
+        assert_eq!(
+            groups,
+            vec![
+                (vec![0], by("gateway")),
+                (vec![1], by("checkout")),
+                (vec![2, 4], by("payment")),
+                (vec![3], by("inventory")),
+            ]
+        );
+        let r = run("{} | by(resource.service.name) | count() > 1");
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].spans, vec![2, 4]);
+        assert_eq!(
+            r[0].attrs,
+            vec![
+                (
+                    "by(resource.service.name)".to_string(),
+                    Value::Str("payment".into())
+                ),
+                ("count()".to_string(), Value::Int(2)),
+            ]
+        );
+        // Spans without the attribute form their own group, without a by() value.
+        let r = run("{} | by(span.nope)");
+        assert_eq!(r.len(), 1);
+        assert!(r[0].attrs.is_empty());
+        let r = run("{ kind = unspecified } | by(name) | count() = 1");
+        assert_eq!(r.len(), 5);
+
+        let r =
+            run(r#"{ name = "charge" } | select(span.http.method, resource.service.name, status)"#);
+        assert_eq!(r[0].spans, vec![2]);
+        let keys: Vec<&str> = r[0].select.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, vec!["http.method", "service.name", "status"]);
+        let spans = trace();
+        assert_eq!(
+            field_value(&spans[2], &r[0].select[0].1),
+            Some(Value::Str("M3".into()))
+        );
+
+        // Filter stages narrow each spanset; structural expressions work after a pipe too.
+        assert_eq!(
+            spans_of(r#"{} | { resource.service.name = "payment" } | { duration < 20ms }"#),
+            vec![4]
+        );
+        assert_eq!(
+            spans_of(
+                r#"{ resource.service.name != "gateway" } | { resource.service.name = "checkout" } > {}"#
+            ),
+            vec![2, 3]
+        );
+        assert!(run(r#"{} | { name = "nope" }"#).is_empty());
+        let r = run(r#"{} | by(resource.service.name) | { duration > 30ms }"#);
+        let sets: Vec<Vec<usize>> = r.iter().map(|s| s.spans.clone()).collect();
+        assert_eq!(sets, vec![vec![0], vec![1], vec![2]]);
+        // Trace-level conditions still apply in the first stage.
+        assert_eq!(
+            run(r#"{ rootServiceName = "gateway" } | count() = 5"#).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn pipeline_and_structural_errors() {
+        for (q, col, what) in [
+            (r#"{ name = "x" } | coalesce()"#, 18, "coalesce"),
+            ("{ } | rate()", 7, "metrics function rate()"),
+            ("rate()", 1, "metrics function rate()"),
+            ("{ } | count()", 14, "bare count()"),
+            ("{ } | count() > 1 && { }", 19, "combining pipelines"),
+            ("{ } | by(a)", 10, "unknown attribute"),
+            ("{ } | foo()", 7, "unknown pipeline stage"),
+            ("{ } = { }", 5, "not an operator between spansets"),
+            ("({ } | count() > 1)", 6, "pipelines inside parentheses"),
+            (r#"{ } | avg(duration) > "x""#, 23, "expecting a number"),
+            ("{ } | select(rootName)", 14, "trace-level"),
+            ("{ } | by(span.a, span.b)", 16, "one attribute"),
+            ("{ } | avg() > 1", 11, "expecting an attribute"),
+            ("{ } >> ", 8, "expecting {"),
+            ("{ } | count() =~ 1", 15, "expecting a comparison"),
+            ("{ } |", 6, "expecting a pipeline stage"),
+        ] {
+            let e = parse(q).unwrap_err();
+            assert_eq!(e.col, col, "{q}: {e}");
+            assert!(e.msg.contains(what), "{q}: {e}");
+        }
+        for q in [
+            "{ } >> { }",
+            "{ } > { }",
+            "{ } ~ { }",
+            "{ } << { }",
+            "{ } < { }",
+            "{ } !>> { }",
+            "{ } !> { }",
+            "{ } !~ { }",
+            "{ } !<< { }",
+            "{ } !< { }",
+            "{ } &>> { }",
+            "{ } &> { }",
+            "{ } &~ { }",
+            "{ } &<< { }",
+            "{ } &< { }",
+            "{.a.b>1}>>{.c!~\"x\"}",
+            r#"{ name = "x" } | count() > 1"#,
+            "{ } | select(span.a, .b, resource.c, name, duration)",
+            "{ } | by(.x) | count() >= 2 | { } | sum(span.n) < -1.5 | min(.n) != 2 | max(duration) = 1h",
+        ] {
+            parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        }
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration(52_000_000), "52ms");
+        assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(90_000_000_000), "1m30s");
+        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
+        assert_eq!(go_duration(1_500), "1.5µs");
+        assert_eq!(go_duration(7), "7ns");
+        assert_eq!(go_duration(1_250_000), "1.25ms");
     }
 }
