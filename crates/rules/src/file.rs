@@ -2,7 +2,6 @@
 //! validation. Every error names `file:line: field: problem`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,30 +10,9 @@ use serde_saphyr::Spanned;
 use sightline_config::Duration;
 use sightline_promql::parser::Expr;
 
-/// A rule-file problem, located.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RuleFileError {
-    pub file: String,
-    pub line: Option<u64>,
-    /// Field path (`groups[0].rules[1].expr`), empty when the whole file is at fault.
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for RuleFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-        }
-        if !self.field.is_empty() {
-            write!(f, ": {}", self.field)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for RuleFileError {}
+/// A rule-file problem, located: `file:line: field: problem` (the field path
+/// is like `groups[0].rules[1].expr`, empty when the whole file is at fault).
+pub type RuleFileError = sightline_config::ConfigError;
 
 // ---- raw YAML shape (unknown fields are errors, as with Go's KnownFields) ----
 

@@ -2,7 +2,6 @@
 //! rules (with its messages), and copying `global` values into integrations.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::path::Path;
 
 use super::locate::{FieldPath, line_of};
@@ -10,29 +9,8 @@ use super::*;
 use crate::labels::valid_label_name;
 use crate::matchers::parse_matchers;
 
-/// A config error: `file:line: field: problem`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: String,
-    pub line: Option<u64>,
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-        }
-        if !self.field.is_empty() {
-            write!(f, ": {}", self.field)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+/// A config error: `file:line: field: problem` (the config crate's type).
+pub use sightline_config::ConfigError;
 
 struct Invalid {
     path: FieldPath,
