@@ -68,30 +68,47 @@ pub async fn operations(State(api): State<Arc<TraceApi>>, RawQuery(q): RawQuery)
     let Some(service) = p.get(&["service"]).map(str::to_string) else {
         return error(StatusCode::BAD_REQUEST, "parameter 'service' is required");
     };
-    let kind = match p.get(&["spanKind"]) {
-        None => None,
-        Some(k) => match SpanKind::parse(k) {
-            Some(k) => Some(k),
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("unsupported spanKind {k:?}"),
-                );
-            }
-        },
+    let kind = match span_kind_param(&p, &["spanKind"], "spanKind") {
+        Ok(k) => k,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
     };
-    match blocking(move || api.store.operations()).await {
-        Ok(ops) => {
-            let v: Vec<J> = ops
-                .into_iter()
-                .filter(|(s, _, k)| *s == service && kind.is_none_or(|want| want == *k))
-                .map(|(_, n, k)| json!({"name": n, "spanKind": kind_str(k)}))
-                .collect();
+    match operations_of(api, service, kind).await {
+        Ok(v) => {
             let n = v.len();
             Json(envelope(J::Array(v), n, None)).into_response()
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
     }
+}
+
+/// The span kind asked for under one of `keys`, or the 400 message naming
+/// the value when it is not a kind (`what` is how the API spells the parameter).
+pub(crate) fn span_kind_param(
+    p: &Params,
+    keys: &[&str],
+    what: &str,
+) -> Result<Option<SpanKind>, String> {
+    match p.get(keys) {
+        None => Ok(None),
+        Some(k) => SpanKind::parse(k)
+            .map(Some)
+            .ok_or_else(|| format!("unsupported {what} {k:?}")),
+    }
+}
+
+/// A service's operations as Jaeger's `{name, spanKind}` objects (both API
+/// versions use this shape), narrowed to `kind` when given.
+pub(crate) async fn operations_of(
+    api: Arc<TraceApi>,
+    service: String,
+    kind: Option<SpanKind>,
+) -> Result<Vec<J>, String> {
+    let ops = blocking(move || api.store.operations()).await?;
+    Ok(ops
+        .into_iter()
+        .filter(|(s, _, k)| *s == service && kind.is_none_or(|want| want == *k))
+        .map(|(_, n, k)| json!({"name": n, "spanKind": kind_str(k)}))
+        .collect())
 }
 
 pub fn kind_str(k: SpanKind) -> &'static str {

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value as J, json};
 use sightline_otlp::convert::spans_to_pb;
 use sightline_traces::span::parse_trace_id;
-use sightline_traces::{Expr, Field, Lit, Op, SearchQuery, Span, SpanKind};
+use sightline_traces::{Expr, Field, Lit, Op, SearchQuery, Span};
 
 use crate::params::{Params, parse_go_duration, parse_rfc3339};
 use crate::{TraceApi, blocking, fetch_traces};
@@ -47,27 +47,13 @@ pub async fn services(State(api): State<Arc<TraceApi>>) -> Response {
 pub async fn operations(State(api): State<Arc<TraceApi>>, RawQuery(q): RawQuery) -> Response {
     let p = Params::parse(q.as_deref());
     let service = p.get(&["service"]).unwrap_or("").to_string();
-    let kind = match p.get(&["spanKind", "span_kind"]) {
-        None => None,
-        Some(k) => match SpanKind::parse(k) {
-            Some(k) => Some(k),
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("unsupported span kind {k:?}"),
-                );
-            }
-        },
+    let kind = match crate::jaeger_v1::span_kind_param(&p, &["spanKind", "span_kind"], "span kind")
+    {
+        Ok(k) => k,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
     };
-    match blocking(move || api.store.operations()).await {
-        Ok(ops) => {
-            let v: Vec<J> = ops
-                .into_iter()
-                .filter(|(s, _, k)| *s == service && kind.is_none_or(|want| want == *k))
-                .map(|(_, n, k)| json!({"name": n, "spanKind": crate::jaeger_v1::kind_str(k)}))
-                .collect();
-            Json(json!({"operations": v})).into_response()
-        }
+    match crate::jaeger_v1::operations_of(api, service, kind).await {
+        Ok(v) => Json(json!({"operations": v})).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e),
     }
 }
