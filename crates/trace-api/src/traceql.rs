@@ -1097,31 +1097,56 @@ impl Stage {
                     op,
                     value,
                 } => {
-                    let vals: Vec<f64> = match field {
+                    // As Tempo: spans without a (numeric) value are skipped, and a
+                    // spanset with no values at all has no aggregate and drops out.
+                    let vals: Vec<Value> = match field {
                         None => Vec::new(),
                         Some(fd) => set
                             .spans
                             .iter()
                             .filter_map(|i| field_value(&spans[*i], fd))
-                            .filter_map(|v| numeric(&v))
+                            .filter(|v| numeric(v).is_some())
                             .collect(),
                     };
-                    let x = match f {
-                        AggFn::Count => set.spans.len() as f64,
-                        AggFn::Sum => vals.iter().sum(),
-                        AggFn::Avg => vals.iter().sum::<f64>() / vals.len() as f64,
-                        AggFn::Min => vals.iter().copied().fold(f64::INFINITY, f64::min),
-                        AggFn::Max => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    if *f != AggFn::Count && vals.is_empty() {
+                        continue;
+                    }
+                    let nums = || vals.iter().filter_map(numeric);
+                    let all_int = vals.iter().all(|v| matches!(v, Value::Int(_)));
+                    let pick = |better: fn(f64, f64) -> bool| {
+                        vals.iter()
+                            .cloned()
+                            .reduce(|a, b| {
+                                if better(numeric(&b).unwrap(), numeric(&a).unwrap()) {
+                                    b
+                                } else {
+                                    a
+                                }
+                            })
+                            .unwrap()
                     };
+                    // Results keep their type as in Tempo: min/max the value's, sum of ints an int.
+                    let result = match f {
+                        AggFn::Count => Value::Int(set.spans.len() as i64),
+                        AggFn::Sum if all_int => Value::Int(
+                            vals.iter()
+                                .map(|v| if let Value::Int(i) = v { *i } else { 0 })
+                                .fold(0i64, i64::saturating_add),
+                        ),
+                        AggFn::Sum => Value::Double(nums().sum()),
+                        AggFn::Avg => Value::Double(nums().sum::<f64>() / vals.len() as f64),
+                        AggFn::Min => pick(|a, b| a < b),
+                        AggFn::Max => pick(|a, b| a > b),
+                    };
+                    let x = numeric(&result).unwrap_or(f64::NAN);
                     if !cmp_f64(x, *op, *value) {
                         continue;
                     }
-                    let v = match (f, field) {
-                        (AggFn::Count, _) => Value::Int(x as i64),
-                        (_, Some(Field::DurationNs)) if x.is_finite() && x >= 0.0 => {
+                    let v = match field {
+                        Some(Field::DurationNs) if *f != AggFn::Count && x >= 0.0 => {
                             Value::Str(go_duration(x.round() as u64))
                         }
-                        _ => Value::Double(x),
+                        _ => result,
                     };
                     set.attrs.push((label.clone(), v));
                     out.push(set);
@@ -1138,9 +1163,9 @@ impl Stage {
                     for (k, members) in groups {
                         let mut g = set.clone();
                         g.spans = members;
-                        if let Some(k) = k {
-                            g.attrs.push((label.clone(), k));
-                        }
+                        // Tempo groups spans without the value under nil, printed "nil".
+                        g.attrs
+                            .push((label.clone(), k.unwrap_or_else(|| Value::Str("nil".into()))));
                         out.push(g);
                     }
                 }
@@ -1392,10 +1417,40 @@ mod tests {
                 .len(),
             1
         );
-        // Non-numeric values do not count toward numeric aggregates.
+        // Non-numeric values do not count toward numeric aggregates; a spanset
+        // without any value has no aggregate, whatever the comparison.
         assert!(run("{} | avg(span.http.method) > 0").is_empty());
+        assert!(run("{} | min(span.nope) != 1").is_empty());
+        assert!(run("{} | max(span.nope) < 1").is_empty());
         assert!(run("{} | count() != 5").is_empty());
         assert_eq!(run("{} | count() <= 5.5").len(), 1);
+    }
+
+    #[test]
+    fn aggregate_value_types() {
+        let mut spans = trace();
+        for (i, s) in spans.iter_mut().enumerate() {
+            s.attrs.push(("n".into(), Value::Int(i as i64 + 1)));
+            s.attrs.push(("x".into(), Value::Double(i as f64 + 0.5)));
+        }
+        spans[4].attrs.retain(|(k, _)| k != "n");
+        let ctx = TraceCtx {
+            root: spans.first(),
+            duration_ns: 0,
+        };
+        let agg = |q: &str| {
+            let r = parse(q).unwrap().eval(&spans, &ctx);
+            assert_eq!(r.len(), 1, "{q}");
+            r[0].attrs.last().unwrap().1.clone()
+        };
+        // The span without `n` is skipped: values 1..=4.
+        assert_eq!(agg("{} | sum(span.n) = 10"), Value::Int(10));
+        assert_eq!(agg("{} | max(span.n) = 4"), Value::Int(4));
+        assert_eq!(agg("{} | min(.n) = 1"), Value::Int(1));
+        assert_eq!(agg("{} | avg(span.n) = 2.5"), Value::Double(2.5));
+        assert_eq!(agg("{} | max(span.x) > 4"), Value::Double(4.5));
+        assert_eq!(agg("{} | sum(span.x) = 12.5"), Value::Double(12.5));
+        assert_eq!(agg("{} | min(duration) < 1s"), Value::Str("10ms".into()));
     }
 
     #[test]
@@ -1434,10 +1489,13 @@ mod tests {
                 ("count()".to_string(), Value::Int(2)),
             ]
         );
-        // Spans without the attribute form their own group, without a by() value.
+        // Spans without the attribute form their own group, with a "nil" value.
         let r = run("{} | by(span.nope)");
         assert_eq!(r.len(), 1);
-        assert!(r[0].attrs.is_empty());
+        assert_eq!(
+            r[0].attrs,
+            vec![("by(span.nope)".to_string(), Value::Str("nil".into()))]
+        );
         let r = run("{ kind = unspecified } | by(name) | count() = 1");
         assert_eq!(r.len(), 5);
 
