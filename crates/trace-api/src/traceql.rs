@@ -325,25 +325,25 @@ impl Parser {
         }
     }
 
-    /// `||` binds loosest, then `&&`, then the structural operators (as in Tempo's grammar).
+    /// `&&` and `||` share one left-associative level; the structural
+    /// operators bind tighter (as in Tempo's grammar).
     fn spanset_expr(&mut self) -> Result<Spanset, ParseError> {
-        let mut left = self.spanset_and()?;
-        while self.peek() == Some(&Tok::Or) {
-            self.pos += 1;
-            let r = self.spanset_and()?;
-            left = Spanset::Or(Box::new(left), Box::new(r));
-        }
-        Ok(left)
-    }
-
-    fn spanset_and(&mut self) -> Result<Spanset, ParseError> {
         let mut left = self.spanset_struct()?;
-        while self.peek() == Some(&Tok::And) {
-            self.pos += 1;
-            let r = self.spanset_struct()?;
-            left = Spanset::And(Box::new(left), Box::new(r));
+        loop {
+            match self.peek() {
+                Some(Tok::And) => {
+                    self.pos += 1;
+                    let r = self.spanset_struct()?;
+                    left = Spanset::And(Box::new(left), Box::new(r));
+                }
+                Some(Tok::Or) => {
+                    self.pos += 1;
+                    let r = self.spanset_struct()?;
+                    left = Spanset::Or(Box::new(left), Box::new(r));
+                }
+                _ => return Ok(left),
+            }
         }
-        Ok(left)
     }
 
     fn spanset_struct(&mut self) -> Result<Spanset, ParseError> {
@@ -1367,9 +1367,14 @@ mod tests {
             spans_of(&format!(r#"{{name="x"}} || {checkout} >> {payment}"#)),
             vec![2]
         );
+        // `&&` and `||` are one left-associative level: (x || charge) && reserve.
         assert_eq!(
             spans_of(r#"{name="x"} || {name="charge"} && {name="reserve"}"#),
             vec![2, 3]
+        );
+        assert_eq!(
+            spans_of(r#"{name="charge"} || {name="refund"} && {name="x"}"#),
+            Vec::<usize>::new()
         );
         assert_eq!(
             spans_of(&format!(r#"{{name="refund"}} && {checkout} >> {payment}"#)),
