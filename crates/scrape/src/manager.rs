@@ -94,6 +94,7 @@ fn settings(cfg: &ScrapeConfig) -> LoopSettings {
     LoopSettings {
         honor_labels: cfg.honor_labels,
         honor_timestamps: cfg.honor_timestamps,
+        track_timestamps_staleness: cfg.track_timestamps_staleness,
         sample_limit: cfg.sample_limit,
         label_limit: cfg.label_limit,
         label_name_length_limit: cfg.label_name_length_limit,

@@ -49,6 +49,8 @@ impl Health {
 pub struct LoopSettings {
     pub honor_labels: bool,
     pub honor_timestamps: bool,
+    /// Staleness markers also for series exposed with their own timestamps.
+    pub track_timestamps_staleness: bool,
     /// Most samples accepted per scrape after metric relabeling (0: no limit).
     pub sample_limit: u64,
     pub label_limit: u64,
@@ -75,6 +77,10 @@ struct CacheEntry {
     key: u128,
     kind: Cached,
     seen: u64,
+    /// Gets a staleness marker when it disappears: false for a series last
+    /// exposed with its own timestamp (unless `track_timestamps_staleness`),
+    /// as Prometheus does.
+    track: bool,
 }
 
 /// The cache keys are already xxh3 hashes: the index uses them as they are.
@@ -348,6 +354,8 @@ impl ScrapeLoop {
             } else {
                 t
             };
+            let track =
+                !(st.honor_timestamps && s.timestamp.is_some()) || st.track_timestamps_staleness;
             let key = series_key(&s);
             let found = if cache.get(pos).is_some_and(|c| c.key == key) {
                 Some(pos)
@@ -359,6 +367,7 @@ impl ScrapeLoop {
                     pos = i + 1;
                     let c = &mut cache[i];
                     c.seen = iter;
+                    c.track = track;
                     let Cached::Stored { r, labels, handle } = &mut c.kind else {
                         return Ok(());
                     };
@@ -390,6 +399,7 @@ impl ScrapeLoop {
                             key,
                             kind: Cached::Dropped,
                             seen: iter,
+                            track,
                         });
                         return Ok(());
                     };
@@ -408,6 +418,7 @@ impl ScrapeLoop {
                                 handle: None,
                             },
                             seen: iter,
+                            track,
                         });
                     }
                     res
@@ -460,7 +471,9 @@ impl ScrapeLoop {
                 if c.seen == iter {
                     return true;
                 }
-                if let Cached::Stored { r, handle, .. } = &mut c.kind {
+                if let Cached::Stored { r, handle, .. } = &mut c.kind
+                    && c.track
+                {
                     let _ = app.append_handle(*r, handle, t, stale_nan());
                 }
                 false
@@ -529,7 +542,9 @@ impl ScrapeLoop {
         let mut app = self.store.appender();
         self.index.clear();
         for mut c in self.cache.drain(..) {
-            if let Cached::Stored { r, handle, .. } = &mut c.kind {
+            if let Cached::Stored { r, handle, .. } = &mut c.kind
+                && c.track
+            {
                 let _ = app.append_handle(*r, handle, t, stale_nan());
             }
         }

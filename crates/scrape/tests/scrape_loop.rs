@@ -40,6 +40,7 @@ fn make_loop_on(
     let settings = LoopSettings {
         honor_labels: sc.honor_labels,
         honor_timestamps: sc.honor_timestamps,
+        track_timestamps_staleness: sc.track_timestamps_staleness,
         sample_limit: sc.sample_limit,
         label_limit: sc.label_limit,
         label_name_length_limit: sc.label_name_length_limit,
@@ -170,8 +171,12 @@ async fn sample_limit_counts_after_relabeling_and_fails_the_whole_scrape() {
     let store = MemStore::new();
     // Three samples exposed, one dropped by relabeling: a limit of 2 holds.
     let drop_go = "    metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: go_.*\n        action: drop\n";
+    // BODY's counters carry their own timestamps: tracked for staleness only
+    // with track_timestamps_staleness.
     let mut lp = make_loop(
-        &job(&format!("    sample_limit: 2\n{drop_go}")),
+        &job(&format!(
+            "    sample_limit: 2\n    track_timestamps_staleness: true\n{drop_go}"
+        )),
         &srv,
         &store,
     );
@@ -242,6 +247,41 @@ async fn vanished_series_get_staleness_markers() {
     lp.scrape_once().await;
     assert!(is_stale_nan(*store.values("a", &[]).last().unwrap()));
     assert_eq!(lp.health.lock().health, Health::Down);
+}
+
+/// Series exposed with their own timestamps get no staleness marker when they
+/// vanish (Prometheus's default), unless `track_timestamps_staleness` is set;
+/// series without timestamps always do.
+#[tokio::test]
+async fn explicit_timestamps_and_track_timestamps_staleness() {
+    for (extra, tracked) in [
+        ("", false),
+        ("    track_timestamps_staleness: true\n", true),
+    ] {
+        let srv = ExpoServer::start("a 1 1000\nb 2 1000\nc 3\n").await;
+        let store = MemStore::new();
+        let mut lp = make_loop(&job(extra), &srv, &store);
+        lp.scrape_once().await;
+        srv.set_body("a 4 2000\n");
+        lp.scrape_once().await;
+        let b = store.values("b", &[]);
+        assert_eq!(
+            b.len() == 2 && is_stale_nan(b[1]),
+            tracked,
+            "{extra:?}: b = {b:?}"
+        );
+        let c = store.values("c", &[]);
+        assert!(c.len() == 2 && is_stale_nan(c[1]), "{extra:?}: c = {c:?}");
+        // Ending the target (a failed scrape) follows the same rule.
+        srv.set_body("{{{\n");
+        lp.scrape_once().await;
+        let a = store.values("a", &[]);
+        assert_eq!(
+            is_stale_nan(*a.last().unwrap()),
+            tracked,
+            "{extra:?}: a = {a:?}"
+        );
+    }
 }
 
 /// Into the real TSDB (whose appender keeps series handles in the scrape cache):
