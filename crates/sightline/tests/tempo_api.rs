@@ -647,13 +647,37 @@ fn traceql_pipelines_and_structural_operators() {
     assert_eq!(trace_in(&v, c)["spanSet"], sets[0]);
 
     // select(): the attribute comes back with the spans.
-    let v = search_json(p, r#"{ name = "charge" } | select(span.http.method)"#);
+    let v = search_json(
+        p,
+        r#"{ name = "charge" } | select(span.http.method, status, name, duration)"#,
+    );
+    let sp = &trace_in(&v, b)["spanSets"][0]["spans"][0];
+    let attrs = sp["attributes"].as_array().unwrap();
+    assert!(
+        attrs.contains(&json!({"key": "http.method", "value": {"stringValue": "POST"}})),
+        "{sp}"
+    );
+    assert!(
+        attrs.contains(&json!({"key": "status", "value": {"stringValue": "unset"}})),
+        "{sp}"
+    );
+    // name and duration are the span's own fields, not attributes (as Tempo returns them).
+    assert!(
+        !attrs
+            .iter()
+            .any(|a| a["key"] == "name" || a["key"] == "duration"),
+        "{sp}"
+    );
+    assert_eq!(sp["name"], "charge");
+    // Without select(), the attribute is not returned.
+    let v = search_json(p, r#"{ name = "charge" }"#);
     let sp = &trace_in(&v, b)["spanSets"][0]["spans"][0];
     assert!(
-        sp["attributes"]
+        !sp["attributes"]
             .as_array()
             .unwrap()
-            .contains(&json!({"key": "http.method", "value": {"stringValue": "POST"}})),
+            .iter()
+            .any(|a| a["key"] == "http.method"),
         "{sp}"
     );
     // A filter stage after a pipe.

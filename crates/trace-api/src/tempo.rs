@@ -314,14 +314,11 @@ fn spanset_json(set: &traceql::ResultSet, spans: &[Span], q: &traceql::Query, sp
                 })
                 .collect();
             for (k, f) in &set.select {
-                if keys.contains(&k.as_str()) {
+                // As Tempo: name and duration are the span's own fields, not attributes.
+                if keys.contains(&k.as_str()) || matches!(f, Field::Name | Field::DurationNs) {
                     continue;
                 }
                 if let Some(v) = traceql::field_value(s, f) {
-                    let v = match f {
-                        Field::DurationNs => Value::Str(traceql::go_duration(s.duration_ns())),
-                        _ => v,
-                    };
                     attrs.push(kv_json(k, &v));
                 }
             }
