@@ -72,6 +72,16 @@ struct Worker<S> {
     loaded: usize,
 }
 
+impl<S> Worker<S> {
+    /// Counts the present points of `vals` toward `--query.max-samples`;
+    /// false when there are none (the series contributes nothing).
+    fn count_points(&mut self, vals: &[f64]) -> bool {
+        let n = vals.iter().filter(|v| present(**v)).count();
+        self.points += n;
+        n > 0
+    }
+}
+
 fn timeout() -> QueryError {
     QueryError {
         kind: ErrorKind::Timeout,
@@ -212,11 +222,9 @@ impl Evaluator<'_> {
             false,
             &|w, labels, samples, _| {
                 let vals = selector_values(samples, grid, &st);
-                let count = vals.iter().filter(|v| present(**v)).count();
-                if count == 0 {
+                if !w.count_points(&vals) {
                     return Ok(());
                 }
-                w.points += count;
                 c.consume(&mut w.st, labels, false, vals)
             },
         )?;
@@ -325,11 +333,9 @@ impl Evaluator<'_> {
                         &mut overlap,
                     )
                     .and_then(|vals| {
-                        let count = vals.iter().filter(|v| present(**v)).count();
-                        if count == 0 {
+                        if !w.count_points(&vals) {
                             return Ok(());
                         }
-                        w.points += count;
                         if is_counter_fn
                             && let Some(mn) = labels.get("__name__")
                             && !["_total", "_sum", "_count", "_bucket"]
@@ -408,11 +414,9 @@ impl Evaluator<'_> {
                     })
                     .collect();
                 let vals = selector_values(&as_st, grid, &st);
-                let count = vals.iter().filter(|v| present(**v)).count();
-                if count == 0 {
+                if !w.count_points(&vals) {
                     return Ok(());
                 }
-                w.points += count;
                 c.consume(&mut w.st, labels, true, vals)
             },
         )?;
