@@ -6,6 +6,7 @@ mod alertmanagers;
 mod auth;
 mod health;
 mod prom;
+mod remote_read;
 mod remote_write;
 mod rules;
 mod self_metrics;
@@ -80,6 +81,7 @@ pub fn router_with(state: Arc<ApiState>, auth: Option<Arc<BasicAuth>>, extra: Ro
         .route("/metrics", get(self_metrics::handler))
         .route("/-/reload", post(health::reload).put(health::reload))
         .route("/api/v1/write", post(remote_write::handler))
+        .route("/api/v1/read", post(remote_read::handler))
         .merge(prom::routes())
         .route("/api/v1/targets", get(targets::targets))
         .route("/api/v1/targets/metadata", get(targets::targets_metadata))

@@ -9,6 +9,7 @@ mod decode;
 mod encode;
 mod error;
 mod media;
+pub mod read;
 pub mod prompb;
 mod view;
 pub mod writev2;
