@@ -9,8 +9,8 @@ mod decode;
 mod encode;
 mod error;
 mod media;
-pub mod read;
 pub mod prompb;
+pub mod read;
 mod view;
 pub mod writev2;
 
