@@ -22,9 +22,7 @@ pub fn decode_read_request(raw: &[u8]) -> Result<Vec<ReadQuery>, RemoteError> {
     let req = prompb::ReadRequest::decode(raw)
         .map_err(|e| RemoteError::Malformed(format!("decoding read request: {e}")))?;
     let samples = read_request::ResponseType::Samples as i32;
-    if !req.accepted_response_types.is_empty()
-        && !req.accepted_response_types.contains(&samples)
-    {
+    if !req.accepted_response_types.is_empty() && !req.accepted_response_types.contains(&samples) {
         return Err(RemoteError::Malformed(
             "none of the accepted response types is supported (only SAMPLES is)".into(),
         ));
