@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Server;
@@ -32,43 +31,21 @@ fn serve_fixed_exposition() -> u16 {
     port
 }
 
-fn prometheus_binary() -> String {
-    let p = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
-    assert!(
-        Command::new(&p).arg("--version").output().is_ok(),
-        "the real Prometheus is needed for this test: install Debian's `prometheus` package (scripts/test.sh does)"
-    );
-    p
-}
-
 #[test]
 fn real_prometheus_remote_writes_into_sightline() {
-    let prom = prometheus_binary();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let srv = Server::start(&data, &[]);
     let exporter = serve_fixed_exposition();
     let prom_port = common::free_port();
-    let cfg = tmp.path().join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let mut child = common::start_prometheus(
+        tmp.path(),
+        &format!(
             "global:\n  scrape_interval: 1s\n  external_labels: {{replica: r1}}\nscrape_configs:\n  - job_name: fixed\n    static_configs:\n      - targets: ['127.0.0.1:{exporter}']\nremote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    queue_config:\n      batch_send_deadline: 500ms\n      min_backoff: 50ms\n",
             srv.port
         ),
-    )
-    .unwrap();
-    let mut child = Command::new(prom)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            tmp.path().join("prom").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(tmp.path().join("prom.log")).unwrap())
-        .spawn()
-        .unwrap();
+        prom_port,
+    );
     // Wait until Sightline has received a handful of scrapes' worth of samples.
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {

@@ -4,24 +4,13 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::Server;
 use sightline_model::{Labels, Sample};
 
-fn prometheus_binary() -> String {
-    let p = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
-    assert!(
-        Command::new(&p).arg("--version").output().is_ok(),
-        "the real Prometheus is needed for this test: install Debian's `prometheus` package (scripts/test.sh does)"
-    );
-    p
-}
-
 #[test]
 fn real_prometheus_reads_sightline_through_remote_read() {
-    let prom = prometheus_binary();
     let tmp = tempfile::tempdir().unwrap();
     let srv = Server::start(&tmp.path().join("data"), &[]);
     let now = SystemTime::now()
@@ -63,26 +52,14 @@ fn real_prometheus_reads_sightline_through_remote_read() {
     assert_eq!(code, 400, "{body}");
 
     let prom_port = common::free_port();
-    let cfg = tmp.path().join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let mut child = common::start_prometheus(
+        tmp.path(),
+        &format!(
             "remote_read:\n  - url: http://127.0.0.1:{}/api/v1/read\n    read_recent: true\n",
             srv.port
         ),
-    )
-    .unwrap();
-    let mut child = Command::new(prom)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            tmp.path().join("prom").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(tmp.path().join("prom.log")).unwrap())
-        .spawn()
-        .unwrap();
+        prom_port,
+    );
     let t = (now - 600_000 + 39 * 15_000) as f64 / 1000.0;
     let query = format!("/api/v1/query?query=sum%20by%20(kind)%20(rr_metric)&time={t}");
     let deadline = Instant::now() + Duration::from_secs(60);

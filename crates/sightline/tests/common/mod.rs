@@ -195,3 +195,32 @@ pub fn remote_write(port: u16, body: &[u8]) -> std::io::Result<(u16, String)> {
         body,
     )
 }
+
+/// Debian's `prometheus` binary (or `$PROMETHEUS_BIN`); fails the test with
+/// what to install when it is missing.
+pub fn prometheus_binary() -> String {
+    let p = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
+    assert!(
+        Command::new(&p).arg("--version").output().is_ok(),
+        "the real Prometheus is needed for this test: install Debian's `prometheus` package (scripts/test.sh does)"
+    );
+    p
+}
+
+/// Starts the real Prometheus with `config` (written to `dir`), its TSDB and
+/// log under `dir`, listening on `port`.
+pub fn start_prometheus(dir: &Path, config: &str, port: u16) -> Child {
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config).unwrap();
+    Command::new(prometheus_binary())
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("prom").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("prom.log")).unwrap())
+        .spawn()
+        .unwrap()
+}
