@@ -12,7 +12,7 @@ use sightline_tsdb::Queryable;
 
 use super::evaluator::{Evaluator, R, SelectorTimes, selector_values};
 use super::range_fns::{
-    ANCHORED_SAFE, SMOOTHED_SAFE, Shape, st_overlap_warning, uses_start_timestamps, window_values,
+    Shape, check_range_modifiers, st_overlap_warning, uses_start_timestamps, window_values,
 };
 use super::types::*;
 use super::{ErrorKind, QueryError};
@@ -243,18 +243,7 @@ impl Evaluator<'_> {
         let Expr::Matrix { vs, range, .. } = args[m].unparen() else {
             return Err(QueryError::exec("expected a range vector selector"));
         };
-        if vs.anchored && !ANCHORED_SAFE.contains(&name) {
-            return Err(QueryError::exec(format!(
-                "anchored modifier can only be used with: {} - not with {name}",
-                ANCHORED_SAFE.join(", ")
-            )));
-        }
-        if vs.smoothed && !SMOOTHED_SAFE.contains(&name) {
-            return Err(QueryError::exec(format!(
-                "smoothed modifier can only be used with: {} - not with {name}",
-                SMOOTHED_SAFE.join(", ")
-            )));
-        }
+        check_range_modifiers(name, vs.anchored, vs.smoothed)?;
         let mut scalars: Vec<Vec<f64>> = Vec::new();
         for (i, a) in args.iter().enumerate() {
             if i != m {

@@ -481,6 +481,23 @@ fn call(name: &str, w: &Win, args: &[f64], overlap: &mut bool) -> R<Option<f64>>
 pub const ANCHORED_SAFE: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
 pub const SMOOTHED_SAFE: &[&str] = &["delta", "increase", "rate"];
 
+/// The `anchored`/`smoothed` modifiers are allowed only on some functions.
+pub fn check_range_modifiers(name: &str, anchored: bool, smoothed: bool) -> R<()> {
+    if anchored && !ANCHORED_SAFE.contains(&name) {
+        return Err(QueryError::exec(format!(
+            "anchored modifier can only be used with: {} - not with {name}",
+            ANCHORED_SAFE.join(", ")
+        )));
+    }
+    if smoothed && !SMOOTHED_SAFE.contains(&name) {
+        return Err(QueryError::exec(format!(
+            "smoothed modifier can only be used with: {} - not with {name}",
+            SMOOTHED_SAFE.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 impl Evaluator<'_> {
     /// `quantile_over_time` warns once about a quantile outside [0, 1].
     pub fn quantile_param_warning(&mut self, name: &str, args: &[Expr], scalars: &[Vec<f64>]) {
@@ -559,18 +576,7 @@ impl Evaluator<'_> {
             }
         }
         if let Expr::Matrix { vs, .. } = args[m].unparen() {
-            if vs.anchored && !ANCHORED_SAFE.contains(&name) {
-                return Err(QueryError::exec(format!(
-                    "anchored modifier can only be used with: {} - not with {name}",
-                    ANCHORED_SAFE.join(", ")
-                )));
-            }
-            if vs.smoothed && !SMOOTHED_SAFE.contains(&name) {
-                return Err(QueryError::exec(format!(
-                    "smoothed modifier can only be used with: {} - not with {name}",
-                    SMOOTHED_SAFE.join(", ")
-                )));
-            }
+            check_range_modifiers(name, vs.anchored, vs.smoothed)?;
         }
         self.quantile_param_warning(name, args, &scalars);
         let lookback = self.opts.lookback_delta_ms;
