@@ -175,19 +175,7 @@ impl MemSeries {
                 .collect();
             (chunks, open, ooo)
         };
-        let mut out = Vec::new();
-        for c in &chunks {
-            out.extend(XorIter::new(c).filter(|s| s.t >= mint && s.t <= maxt));
-        }
-        if let Some(o) = &open {
-            out.extend(XorIter::new(o).filter(|s| s.t >= mint && s.t <= maxt));
-        }
-        if !ooo.is_empty() {
-            out.extend(ooo);
-            out.sort_by_key(|s| s.t);
-            out.dedup_by_key(|s| s.t);
-        }
-        out
+        merge_chunks(&chunks, open.as_deref(), ooo, mint, maxt)
     }
 
     /// Samples in `[mint, maxt]` like [`Self::samples`], with their start
@@ -223,21 +211,11 @@ impl MemSeries {
         let any_st = open.as_ref().is_some_and(|o| o.1.is_some())
             || ooo_st.iter().any(|&x| x != 0)
             || chunks.iter().any(|c| crate::chunk::split_st(c).1.is_some());
-        let mut out = Vec::new();
         if !any_st {
-            for c in &chunks {
-                out.extend(XorIter::new(c).filter(|s| s.t >= mint && s.t <= maxt));
-            }
-            if let Some((o, _)) = &open {
-                out.extend(XorIter::new(o).filter(|s| s.t >= mint && s.t <= maxt));
-            }
-            if !ooo.is_empty() {
-                out.extend(ooo);
-                out.sort_by_key(|s| s.t);
-                out.dedup_by_key(|s| s.t);
-            }
-            return (out, None);
+            let open = open.as_ref().map(|(o, _)| &o[..]);
+            return (merge_chunks(&chunks, open, ooo, mint, maxt), None);
         }
+        let mut out = Vec::new();
         let mut sts = Vec::new();
         let mut part: Vec<Sample> = Vec::new();
         let mut part_st: Vec<i64> = Vec::new();
@@ -606,6 +584,27 @@ impl Head {
             .fetch_sub(removed.len() as u64, Ordering::Relaxed);
         removed.len()
     }
+}
+
+/// The samples of closed chunks, the open chunk and the out-of-order buffer
+/// that fall in `[mint, maxt]`, in time order (an in-order sample wins a tie).
+fn merge_chunks(
+    chunks: &[Arc<[u8]>],
+    open: Option<&[u8]>,
+    ooo: Vec<Sample>,
+    mint: i64,
+    maxt: i64,
+) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for c in chunks.iter().map(|c| &c[..]).chain(open) {
+        out.extend(XorIter::new(c).filter(|s| s.t >= mint && s.t <= maxt));
+    }
+    if !ooo.is_empty() {
+        out.extend(ooo);
+        out.sort_by_key(|s| s.t);
+        out.dedup_by_key(|s| s.t);
+    }
+    out
 }
 
 #[cfg(test)]
