@@ -2,7 +2,7 @@
 //! alert add/query, silence add/query/expire, config routes test.
 //! Skipped (with a message) when amtool is not installed.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! A restart neither re-pages nor forgets a silence; history survives too.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! Sightline: its alerts arrive through `POST /api/v2/alerts` and are
 //! notified. Skipped when Prometheus is not installed.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Integrations against local sinks: webhook payload, Slack attachment,
 //! PagerDuty Events v1/v2, OpsGenie, MS Teams, email over SMTP; retries.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

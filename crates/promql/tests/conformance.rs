@@ -3,7 +3,7 @@
 //! through the tsdb `Appender` into a real `Db`. Prints pass/fail per file;
 //! evals touching native histograms are counted separately.
 
-mod script;
+use crate::script;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! Alert state machine, ALERTS series, templates and sending, evaluated at
 //! controlled timestamps over a real TSDB.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

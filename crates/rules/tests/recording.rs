@@ -1,7 +1,7 @@
 //! Recording rules write through the TSDB appender, with staleness markers
 //! for series that disappear; group offsets and query offsets.
 
-mod common;
+use crate::common;
 
 use common::{MIN, fixture};
 use sightline_model::is_stale_nan;

@@ -2,7 +2,7 @@
 //! that had waited its `for` fires at once, one that had not keeps waiting
 //! only the remainder.
 
-mod common;
+use crate::common;
 
 use common::{MIN, fixture};
 use sightline_rules::AlertState;

@@ -2,7 +2,7 @@
 //! file_sd updates that keep unchanged loops, target_limit,
 //! keep_dropped_targets, reloads, staleness when a target goes away.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

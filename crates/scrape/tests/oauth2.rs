@@ -3,7 +3,7 @@
 //! endpoint params in the form), sent as a bearer token, and reused while
 //! valid; a target behind a refusing token endpoint goes down with the error.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

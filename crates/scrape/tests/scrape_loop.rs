@@ -1,7 +1,7 @@
 //! One scrape loop against a local exposition server: metric relabeling,
 //! limits, honor_labels/honor_timestamps, staleness, report series, metadata.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! `tls_config` per scrape job: CA file, `server_name`, `insecure_skip_verify`,
 //! against a local HTTPS exposition with a self-signed certificate.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

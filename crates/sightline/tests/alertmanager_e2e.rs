@@ -1,7 +1,7 @@
 //! The built-in Alertmanager through the binary: config check, routing
 //! test command, API v2 on the main port, reload, state across restart.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //! `GET /api/v1/alertmanagers`, alerts delivered to the kept one, and the
 //! set replaced on `/-/reload` and SIGHUP.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -1,6 +1,6 @@
 //! The command line: config checking, graceful shutdown, reload, web security.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

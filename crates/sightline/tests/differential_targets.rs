@@ -3,7 +3,7 @@
 //! target label sets in `/api/v1/targets` (active: labels, discovered labels,
 //! scrape URL; dropped: discovered labels).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! payment dominating) and in the TSDB (span metrics with a trace_id exemplar,
 //! service-graph edges). Needs the packages in scripts/requirements-test.txt.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};

@@ -3,7 +3,7 @@
 //! content types), gzip and JSON, gRPC codes, kill -9 durability of
 //! acknowledged spans, OTLP metrics translation, and the Jaeger route shapes.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::time::{Duration, Instant};

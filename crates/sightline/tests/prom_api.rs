@@ -3,8 +3,8 @@
 //! repeated `match[]`), error types and status codes, status endpoints and
 //! federation.
 
-mod common;
-mod promdata;
+use crate::common;
+use crate::promdata;
 
 use common::{Server, http_get, http_request, remote_write};
 use promdata::{base_time, dataset, form, secs, write_batches};

@@ -6,8 +6,8 @@
 //! Samples sit off window edges, where 2.x (closed) and 3.x (left-open) differ;
 //! known differences are listed in docs/compatibility.md.
 
-mod common;
-mod promdata;
+use crate::common;
+use crate::promdata;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};

@@ -3,8 +3,8 @@
 //! small validator for the JSON-schema subset it uses ($ref, type, properties,
 //! required, additionalProperties, items, enum, oneOf/anyOf, min/maxItems).
 
-mod common;
-mod promdata;
+use crate::common;
+use crate::promdata;
 
 use common::{Server, http_get, http_request, remote_write};
 use promdata::{base_time, dataset, form, secs, write_batches};

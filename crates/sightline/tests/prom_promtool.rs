@@ -1,8 +1,8 @@
 //! A real client: Debian's `promtool query instant|range|series|labels`
 //! against Sightline's Prometheus API.
 
-mod common;
-mod promdata;
+use crate::common;
+use crate::promdata;
 
 use std::process::Command;
 

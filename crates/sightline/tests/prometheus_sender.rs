@@ -2,7 +2,7 @@
 //! remote-writes to Sightline; what Sightline stores must be what Prometheus
 //! scraped, sample for sample.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! written into Sightline are answered by a Prometheus whose only data source
 //! is `remote_read` pointed at Sightline's `/api/v1/read`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

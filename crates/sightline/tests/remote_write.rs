@@ -1,7 +1,7 @@
 //! Remote write through the real server: status codes, stored values, and
 //! durability of every acknowledged write across `kill -9`.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@
 //! direct fetch + parse of the same endpoints), and the targets APIs must
 //! describe them.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Tempo API shapes (as Grafana's Tempo data source reads them) and Jaeger SPM
 //! routes, against the real binary with spans sent over OTLP/HTTP.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! socket, every API path the UI's JavaScript calls answered by the server,
 //! and (when node is installed) the pages rendered against live data.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

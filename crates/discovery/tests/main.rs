@@ -1,0 +1,6 @@
+//! All of this crate's integration tests in one binary: one link instead of
+//! one per file keeps the build's disk footprint and link time down.
+
+mod file_sd;
+mod http_sd;
+mod kubernetes;

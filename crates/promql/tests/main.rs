@@ -1,0 +1,8 @@
+//! All of this crate's integration tests in one binary: one link instead of
+//! one per file keeps the build's disk footprint and link time down.
+
+mod script;
+
+mod conformance;
+mod limits;
+mod parallel;

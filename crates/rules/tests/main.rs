@@ -1,0 +1,10 @@
+//! All of this crate's integration tests in one binary: one link instead of
+//! one per file keeps the build's disk footprint and link time down.
+
+mod common;
+
+mod alerting;
+mod external;
+mod promtool;
+mod recording;
+mod restore;
