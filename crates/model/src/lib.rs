@@ -1,6 +1,7 @@
 //! The vocabulary shared by every Sightline crate: label sets, matchers, samples,
-//! exemplars and metric metadata. Nothing here does I/O.
+//! exemplars, metric metadata, and the text exposition writer. Nothing here does I/O.
 
+pub mod exposition;
 mod labels;
 mod matcher;
 mod sample;
