@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::history::History;
 use crate::inhibit::Inhibitor;
+use crate::metrics::{AmMetrics, Snapshot, config_hash_value};
 use crate::nflog::NotificationLog;
 use crate::notify::{Integration, build_integrations};
 use crate::persist;
@@ -63,6 +64,8 @@ pub struct Shared {
     pub persist_wake: tokio::sync::Notify,
     pub data_dir: Option<PathBuf>,
     pub started: Ts,
+    /// The Alertmanager's own metrics (upstream names), kept across reloads.
+    pub metrics: AmMetrics,
     alerts_dirty: AtomicBool,
     silences_dirty: AtomicBool,
 }
@@ -121,6 +124,7 @@ impl Alertmanager {
             persist_wake: tokio::sync::Notify::new(),
             data_dir: dir,
             started: now,
+            metrics: AmMetrics::default(),
             alerts_dirty: AtomicBool::new(false),
             silences_dirty: AtomicBool::new(false),
         });
@@ -129,11 +133,9 @@ impl Alertmanager {
         for a in alerts {
             shared.alerts.put(a, now);
         }
-        let runtime = Arc::new(RwLock::new(Self::build_runtime(
-            &shared,
-            config,
-            &opts.external_url,
-        )?));
+        let rt = Self::build_runtime(&shared, config, &opts.external_url)?;
+        record_reload_success(&shared, &rt);
+        let runtime = Arc::new(RwLock::new(rt));
         let am = Alertmanager {
             shared,
             runtime,
@@ -202,8 +204,17 @@ impl Alertmanager {
 
     /// Replaces the configuration (a reload): groups are rebuilt from the
     /// alert store; the notification log prevents duplicate notifications.
+    /// Records the outcome in `alertmanager_config_last_reload_*` and
+    /// `alertmanager_config_hash`, as upstream's config coordinator does.
     pub fn apply_config(&self, config: Config) -> Result<(), String> {
-        let rt = Self::build_runtime(&self.shared, config, &self.external_url)?;
+        let rt = match Self::build_runtime(&self.shared, config, &self.external_url) {
+            Ok(rt) => rt,
+            Err(e) => {
+                self.record_reload_failure();
+                return Err(e);
+            }
+        };
+        record_reload_success(&self.shared, &rt);
         self.install(rt);
         self.redispatch_all();
         Ok(())
@@ -232,14 +243,27 @@ impl Alertmanager {
 
     /// Ingests alerts as `POST /api/v2/alerts` does. Returns the validation
     /// errors of the alerts that were skipped (the valid ones are stored).
+    ///
+    /// Both the HTTP API and the in-process path Prometheus' rules use come
+    /// through here, so this is where `alertmanager_alerts_received_total`
+    /// (every alert, firing or resolved by its end time) and
+    /// `alertmanager_alerts_invalid_total` are counted, as upstream's API does.
     pub fn post_alerts(&self, alerts: Vec<PostableAlert>) -> Vec<String> {
         let now = self.now();
         let rt = self.runtime();
         let resolve_timeout = rt.config.global.resolve_timeout.as_std();
         let mut errors = Vec::new();
-        for p in alerts {
-            let a = p.into_alert(now, resolve_timeout);
+        let alerts: Vec<Alert> = alerts
+            .into_iter()
+            .map(|p| {
+                let a = p.into_alert(now, resolve_timeout);
+                self.shared.metrics.received(!a.resolved_at(now));
+                a
+            })
+            .collect();
+        for a in alerts {
             if let Err(e) = a.validate() {
+                self.shared.metrics.invalid();
                 errors.push(e);
                 continue;
             }
@@ -257,6 +281,65 @@ impl Alertmanager {
         }
         self.shared.alerts_dirty.store(true, Ordering::Release);
         errors
+    }
+
+    /// Records a failed configuration reload that never reached
+    /// [`Alertmanager::apply_config`] (the file could not be read or parsed):
+    /// `alertmanager_config_last_reload_successful` drops to 0.
+    pub fn record_reload_failure(&self) {
+        self.shared.metrics.reload_failed();
+    }
+
+    /// The Alertmanager's own metrics in the text exposition format (0.0.4),
+    /// under upstream Alertmanager's names, labels and help texts, for the
+    /// `/metrics` handler to append to its body:
+    ///
+    /// - `alertmanager_alerts{state="active"|"suppressed"|"unprocessed"}`:
+    ///   non-resolved alerts in the store; the state is computed as the API
+    ///   computes it (silenced or inhibited now), so `unprocessed` is 0.
+    /// - `alertmanager_alerts_received_total{status,version="v2"}`,
+    ///   `alertmanager_alerts_invalid_total{version="v2"}`
+    /// - `alertmanager_notifications_total{integration}`,
+    ///   `alertmanager_notifications_failed_total{integration,reason}`,
+    ///   `alertmanager_notification_requests_total{integration}`,
+    ///   `alertmanager_notification_requests_failed_total{integration}`,
+    ///   `alertmanager_notification_latency_seconds` (histogram, buckets
+    ///   1, 5, 10, 15, 20 s), every upstream integration pre-initialised.
+    /// - `alertmanager_silences{state="active"|"pending"|"expired"}`
+    /// - `alertmanager_config_hash` (upstream's value: the first 48 bits of
+    ///   the MD5 of the config file's text), `alertmanager_config_last_reload_successful`,
+    ///   `alertmanager_config_last_reload_success_timestamp_seconds`
+    /// - `alertmanager_dispatcher_aggregation_groups`
+    /// - `alertmanager_nflog_queries_total`, `alertmanager_nflog_query_errors_total`
+    ///
+    /// A `String` rather than writing into a `sightline_model::exposition::Exposition`:
+    /// that writer has no histogram family, and the latency histogram's
+    /// `_bucket`/`_sum`/`_count` lines must sit under one header.
+    pub fn expose_metrics_text(&self) -> String {
+        let now = self.now();
+        let rt = self.runtime();
+        let mut alerts = [0usize; 3];
+        for a in self.shared.alerts.list() {
+            if a.resolved_at(now) {
+                continue;
+            }
+            let suppressed = rt.inhibitor.inhibited_by(&a.labels, now).is_some()
+                || !self.shared.silences.silenced_by(&a.labels, now).is_empty();
+            alerts[usize::from(suppressed)] += 1;
+        }
+        let mut silences = [0usize; 3];
+        for s in self.shared.silences.list() {
+            silences[match s.state(now) {
+                crate::silence::SilenceState::Active => 0,
+                crate::silence::SilenceState::Pending => 1,
+                crate::silence::SilenceState::Expired => 2,
+            }] += 1;
+        }
+        self.shared.metrics.render(&Snapshot {
+            alerts,
+            silences,
+            aggregation_groups: rt.dispatcher.group_count(),
+        })
     }
 
     /// Marks silences changed and writes them out before returning, so an
@@ -373,6 +456,19 @@ impl Alertmanager {
             tracing::error!(error = %e, "writing alertmanager snapshots at shutdown");
         }
     }
+}
+
+/// A reload (or the start) that installed `rt`: upstream sets the success
+/// gauge, its timestamp and the config hash.
+fn record_reload_success(shared: &Shared, rt: &Runtime) {
+    let md5 = rt
+        .config
+        .source_md5
+        .unwrap_or_else(|| crate::metrics::md5(&rt.config_yaml));
+    let now = shared.clock.now().nanos() as f64 / 1e9;
+    shared
+        .metrics
+        .reload_succeeded(now, config_hash_value(&md5));
 }
 
 /// Where a dispatcher's flush closure finds the runtime it belongs to

@@ -13,6 +13,7 @@ pub mod history;
 pub mod inhibit;
 pub mod labels;
 pub mod matchers;
+pub mod metrics;
 pub mod nflog;
 pub mod notify;
 pub mod persist;

@@ -13,6 +13,7 @@ use crate::core::{Runtime, Shared};
 use crate::dispatch::{AggrGroup, flush_timeout};
 use crate::history::Event;
 use crate::labels::fp_string;
+use crate::metrics::{FailureReason, IntegrationMetrics};
 use crate::nflog::{key, needs_update};
 use crate::notify::{Integration, Notification};
 use crate::template::TmplAlert;
@@ -136,6 +137,7 @@ async fn notify_one(
         .collect();
     let log_key = key(&group.key, receiver, integ.name, integ.idx);
     let entry = shared.nflog.get(&log_key);
+    shared.metrics.nflog_query(entry.is_some());
     if !needs_update(
         entry.as_ref(),
         &firing,
@@ -146,6 +148,10 @@ async fn notify_one(
     ) {
         return true;
     }
+    // From here on this is upstream's RetryStage, which counts every
+    // notification it is handed, including the all-resolved ones it only logs.
+    let im = shared.metrics.integration(integ.name);
+    im.notification();
     // Without send_resolved, resolved alerts are not sent; an all-resolved
     // notification is only logged.
     let sent: Vec<&Alert> = if integ.send_resolved {
@@ -188,7 +194,7 @@ async fn notify_one(
         base_dir: &rt.config.base_dir,
     };
     let deadline = tokio::time::Instant::now() + flush_timeout(group.route.opts.group_interval);
-    let (result, attempts) = retry(integ, &n, deadline).await;
+    let (result, attempts) = retry(integ, &n, deadline, im).await;
     let mut ev = Event::new(
         shared.clock.now(),
         "notification",
@@ -217,7 +223,8 @@ async fn notify_one(
             shared.persist_wake.notify_one();
             true
         }
-        Err(e) => {
+        Err((e, reason)) => {
+            im.failed(reason);
             tracing::error!(receiver = %receiver, integration = integ.name, attempts, error = %e, "notify failed");
             ev.detail = Some(e);
             shared.history.record(ev);
@@ -227,33 +234,50 @@ async fn notify_one(
 }
 
 /// Exponential backoff (first try at once, then 0.5 s ×1.5 ±50 %, capped at
-/// 60 s) until success, a permanent error, or the deadline.
+/// 60 s) until success, a permanent error, or the deadline. Each attempt
+/// counts as a request (with its latency); a failure carries upstream's
+/// reason: the last attempt's, or `contextDeadlineExceeded` when the
+/// deadline came before any attempt had failed.
 async fn retry(
     integ: &Integration,
     n: &Notification<'_>,
     deadline: tokio::time::Instant,
-) -> (Result<(), String>, u32) {
+    im: &IntegrationMetrics,
+) -> (Result<(), (String, FailureReason)>, u32) {
     let mut wait = Duration::from_millis(500);
     let mut attempts = 0;
+    let mut last_reason: Option<FailureReason> = None;
     loop {
         attempts += 1;
-        let err = match tokio::time::timeout_at(deadline, integ.notify(n)).await {
+        let started = std::time::Instant::now();
+        let res = tokio::time::timeout_at(deadline, integ.notify(n)).await;
+        im.request(started.elapsed(), matches!(res, Ok(Ok(()))));
+        let err = match res {
             Ok(Ok(())) => return (Ok(()), attempts),
             Ok(Err(e)) if !e.retry => {
                 return (
-                    Err(format!(
-                        "{}: notify retry canceled due to unrecoverable error after {attempts} attempts: {}",
-                        integ.name, e.message
+                    Err((
+                        format!(
+                            "{}: notify retry canceled due to unrecoverable error after {attempts} attempts: {}",
+                            integ.name, e.message
+                        ),
+                        e.reason,
                     )),
                     attempts,
                 );
             }
-            Ok(Err(e)) => e.message,
+            Ok(Err(e)) => {
+                last_reason = Some(e.reason);
+                e.message
+            }
             Err(_) => {
                 return (
-                    Err(format!(
-                        "{}: notify retry canceled after {attempts} attempts: context deadline exceeded",
-                        integ.name
+                    Err((
+                        format!(
+                            "{}: notify retry canceled after {attempts} attempts: context deadline exceeded",
+                            integ.name
+                        ),
+                        last_reason.unwrap_or(FailureReason::ContextDeadlineExceeded),
                     )),
                     attempts,
                 );
@@ -264,9 +288,12 @@ async fn retry(
         wait = (wait.mul_f64(1.5)).min(Duration::from_secs(60));
         if tokio::time::Instant::now() + pause >= deadline {
             return (
-                Err(format!(
-                    "{}: notify retry canceled after {attempts} attempts: {err}",
-                    integ.name
+                Err((
+                    format!(
+                        "{}: notify retry canceled after {attempts} attempts: {err}",
+                        integ.name
+                    ),
+                    last_reason.unwrap_or(FailureReason::Other),
                 )),
                 attempts,
             );

@@ -9,4 +9,5 @@ mod dispatch_timing;
 mod persistence;
 mod prometheus_client;
 mod receivers;
+mod self_metrics;
 mod templates;

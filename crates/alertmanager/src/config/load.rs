@@ -82,6 +82,7 @@ pub fn load_str(yaml: &str, file: &str) -> Result<Config, ConfigError> {
         field: inv.path.to_string(),
         message: inv.message,
     })?;
+    cfg.source_md5 = Some(crate::metrics::md5(yaml));
     Ok(cfg)
 }
 

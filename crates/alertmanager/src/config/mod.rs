@@ -48,6 +48,11 @@ pub struct Config {
     /// Directory that relative `*_file` and template paths are resolved against.
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
+    /// MD5 of the text the config was loaded from (upstream hashes its
+    /// `original` text for `alertmanager_config_hash`); `None` when the
+    /// config was built in code.
+    #[serde(skip)]
+    pub source_md5: Option<[u8; 16]>,
 }
 
 /// `global:`; unset values are copied into integrations at load time.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::config::{HttpClientConfig, ReceiverConfig, Secret};
 use crate::labels::LabelSet;
+use crate::metrics::FailureReason;
 use crate::template::{Data, Templates, TmplAlert};
 
 /// A failed attempt.
@@ -24,6 +25,8 @@ use crate::template::{Data, Templates, TmplAlert};
 pub struct NotifyError {
     pub retry: bool,
     pub message: String,
+    /// The `reason` label of `alertmanager_notifications_failed_total`.
+    pub reason: FailureReason,
 }
 
 impl NotifyError {
@@ -31,13 +34,20 @@ impl NotifyError {
         NotifyError {
             retry: false,
             message: m.into(),
+            reason: FailureReason::Other,
         }
     }
     pub fn retryable(m: impl Into<String>) -> NotifyError {
         NotifyError {
             retry: true,
             message: m.into(),
+            reason: FailureReason::Other,
         }
+    }
+    /// The failure reason of an HTTP response status (`clientError`, `serverError`).
+    pub fn with_status(mut self, status: u16) -> NotifyError {
+        self.reason = FailureReason::from_status(status);
+        self
     }
 }
 
@@ -350,9 +360,9 @@ pub async fn send(
         text.chars().take(512).collect::<String>()
     );
     if status >= 500 || extra_retry.contains(&status) {
-        Err(NotifyError::retryable(msg))
+        Err(NotifyError::retryable(msg).with_status(status))
     } else {
-        Err(NotifyError::permanent(msg))
+        Err(NotifyError::permanent(msg).with_status(status))
     }
 }
 
