@@ -5,6 +5,7 @@
 mod alertmanagers;
 mod auth;
 mod health;
+mod process_metrics;
 mod prom;
 mod remote_read;
 mod remote_write;

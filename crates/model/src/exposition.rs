@@ -51,7 +51,10 @@ impl Exposition {
         for (values, v) in points {
             self.sample(
                 name,
-                label_names.iter().copied().zip(values.iter().map(|s| s.as_str())),
+                label_names
+                    .iter()
+                    .copied()
+                    .zip(values.iter().map(|s| s.as_str())),
                 *v,
             );
         }
@@ -88,6 +91,15 @@ impl Exposition {
         self.out.push(' ');
         self.out.push_str(&format_sample_value(v));
         self.out.push('\n');
+    }
+
+    /// Appends families already in the text format (e.g. with histograms,
+    /// which this writer does not build).
+    pub fn push_raw(&mut self, text: &str) {
+        self.out.push_str(text);
+        if !text.is_empty() && !text.ends_with('\n') {
+            self.out.push('\n');
+        }
     }
 
     pub fn into_string(self) -> String {
@@ -155,7 +167,11 @@ mod tests {
                 (&[("rule_group", "b \"q\"\\;g\n")], 3.0),
             ],
         );
-        e.gauge1("prometheus_notifications_queue_capacity", "Capacity", 10000.0);
+        e.gauge1(
+            "prometheus_notifications_queue_capacity",
+            "Capacity",
+            10000.0,
+        );
         e.gauge1("x_ratio", "multi\nline", 0.25);
         assert_eq!(
             e.into_string(),

@@ -82,6 +82,19 @@ pub struct Group {
     pub eval_seconds: f64,
     /// Restore `for` state from `ALERTS_FOR_STATE` after the second evaluation.
     pub should_restore: bool,
+    /// Counters behind Prometheus's `prometheus_rule_*` metrics of this group.
+    pub counters: GroupCounters,
+}
+
+/// Cumulative per-group counts, kept across reloads that change the group.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GroupCounters {
+    /// Rule evaluations (one per rule per iteration).
+    pub evaluations: u64,
+    pub evaluation_failures: u64,
+    /// Scheduled iterations, run or missed.
+    pub iterations: u64,
+    pub iterations_missed: u64,
 }
 
 impl Group {
@@ -96,6 +109,7 @@ impl Group {
             last_eval: 0,
             eval_seconds: 0.0,
             should_restore: false,
+            counters: GroupCounters::default(),
         }
     }
 
@@ -120,6 +134,7 @@ impl Group {
     pub fn copy_state(&mut self, old: &Group) {
         self.last_eval = old.last_eval;
         self.eval_seconds = old.eval_seconds;
+        self.counters = old.counters;
         let mut by_key: HashMap<RuleKey, Vec<usize>> = HashMap::new();
         for (i, r) in old.rules.iter().enumerate() {
             by_key
@@ -175,7 +190,9 @@ impl Group {
         let sample_ts = ts - self.query_offset_ms;
         let mut app = storage.appender();
         let mut outgoing = Vec::new();
+        self.counters.iterations += 1;
         for r in &mut self.rules {
+            self.counters.evaluations += 1;
             let rule_started = Instant::now();
             r.last_eval = ts;
             let res = match r.spec.kind {
@@ -203,6 +220,7 @@ impl Group {
                     tracing::warn!(group = %self.name, rule = %r.spec.name, error = %e, "rule evaluation failed");
                     r.health = Health::Err;
                     r.last_error = e;
+                    self.counters.evaluation_failures += 1;
                     continue;
                 }
             };

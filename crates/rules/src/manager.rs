@@ -43,6 +43,9 @@ struct Inner {
     loaded_once: Mutex<bool>,
 }
 
+/// A per-group metric family: name, type, help, value of a group.
+type GroupFamily = (&'static str, &'static str, &'static str, fn(&Group) -> f64);
+
 /// Cheap to clone; all clones drive the same rules.
 #[derive(Clone)]
 pub struct Manager {
@@ -176,7 +179,10 @@ impl Manager {
             let now = now_ms();
             let missed = ((now - ts) / interval - 1).max(0);
             if missed > 0 {
-                tracing::warn!(group = %group.lock().name, missed, "rule group evaluation missed iterations");
+                let mut g = group.lock();
+                tracing::warn!(group = %g.name, missed, "rule group evaluation missed iterations");
+                g.counters.iterations += missed as u64;
+                g.counters.iterations_missed += missed as u64;
             }
             ts += (missed + 1) * interval;
             // Restore after the second evaluation, once recording rules had a chance to run.
@@ -221,6 +227,72 @@ impl Manager {
             .iter()
             .map(|r| r.group.lock().clone())
             .collect()
+    }
+
+    /// The groups' metrics under Prometheus's names (`prometheus_rule_*`,
+    /// labeled `rule_group="<file>;<group>"`).
+    pub fn expose_metrics(&self, e: &mut sightline_model::exposition::Exposition) {
+        let groups = self.groups();
+        let each = |f: fn(&Group) -> f64| -> Vec<(Vec<String>, f64)> {
+            groups
+                .iter()
+                .map(|g| (vec![format!("{};{}", g.file, g.name)], f(g)))
+                .collect()
+        };
+        let families: [GroupFamily; 8] = [
+            (
+                "prometheus_rule_evaluations_total",
+                "counter",
+                "The total number of rule evaluations.",
+                |g| g.counters.evaluations as f64,
+            ),
+            (
+                "prometheus_rule_evaluation_failures_total",
+                "counter",
+                "The total number of rule evaluation failures.",
+                |g| g.counters.evaluation_failures as f64,
+            ),
+            (
+                "prometheus_rule_group_iterations_total",
+                "counter",
+                "The total number of scheduled rule group evaluations, whether executed or missed.",
+                |g| g.counters.iterations as f64,
+            ),
+            (
+                "prometheus_rule_group_iterations_missed_total",
+                "counter",
+                "The total number of rule group evaluations missed due to slow rule group evaluation.",
+                |g| g.counters.iterations_missed as f64,
+            ),
+            (
+                "prometheus_rule_group_rules",
+                "gauge",
+                "The number of rules.",
+                |g| g.rules.len() as f64,
+            ),
+            (
+                "prometheus_rule_group_interval_seconds",
+                "gauge",
+                "The interval of a rule group.",
+                |g| g.interval_ms as f64 / 1000.0,
+            ),
+            (
+                "prometheus_rule_group_last_duration_seconds",
+                "gauge",
+                "The duration of the last rule group evaluation.",
+                |g| g.eval_seconds,
+            ),
+            (
+                "prometheus_rule_group_last_evaluation_timestamp_seconds",
+                "gauge",
+                "The timestamp of the last rule group evaluation in seconds.",
+                |g| g.last_eval as f64 / 1000.0,
+            ),
+        ];
+        for (name, kind, help, f) in families {
+            e.family_owned(name, kind, help, &["rule_group"], &each(f));
+        }
+        self.inner.notifier.expose_metrics(e);
     }
 
     /// Stops every evaluation loop.

@@ -5,8 +5,9 @@
 //! from each `alerting.alertmanagers` entry's service discovery and target
 //! relabeling, as in Prometheus's `notifier` package.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 use sightline_alertmanager::Alertmanager;
@@ -124,6 +125,29 @@ pub fn rfc3339(ms: i64) -> String {
 /// Where alerts go.
 pub trait AlertSink: Send + Sync {
     fn send(&self, alerts: &[NotifyAlert]);
+
+    /// What the sink reports for `prometheus_notifications_*`.
+    fn stats(&self) -> SinkStats {
+        SinkStats::default()
+    }
+}
+
+/// A sink's share of the notifier's metrics.
+#[derive(Debug, Clone, Default)]
+pub struct SinkStats {
+    pub queue_length: usize,
+    pub queue_capacity: usize,
+    /// Alerts dropped: queue overflow, or a batch no Alertmanager accepted.
+    pub dropped: u64,
+    pub alertmanagers_discovered: usize,
+    /// Per Alertmanager URL: alerts sent, alerts in failed requests.
+    pub per_alertmanager: BTreeMap<String, SendCounts>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendCounts {
+    pub sent: u64,
+    pub errors: u64,
 }
 
 /// The built-in Alertmanager, fed in-process exactly as its `POST /api/v2/alerts` is.
@@ -136,6 +160,15 @@ impl AlertSink for BuiltinSink {
             .post_alerts(alerts.iter().map(NotifyAlert::to_postable).collect());
         for e in errs {
             tracing::warn!(error = %e, "built-in alertmanager refused an alert");
+        }
+    }
+
+    /// The built-in Alertmanager always receives the alerts, so it counts as
+    /// connected (`PrometheusNotConnectedToAlertmanagers` stays quiet).
+    fn stats(&self) -> SinkStats {
+        SinkStats {
+            alertmanagers_discovered: 1,
+            ..SinkStats::default()
         }
     }
 }
@@ -360,6 +393,8 @@ pub struct ExternalSink {
     wake: Arc<tokio::sync::Notify>,
     sets: Arc<RwLock<Vec<Arc<AlertmanagerSet>>>>,
     opts: Mutex<DiscoveryOptions>,
+    counts: Arc<Mutex<BTreeMap<String, SendCounts>>>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl ExternalSink {
@@ -370,8 +405,11 @@ impl ExternalSink {
             wake: Arc::new(tokio::sync::Notify::new()),
             sets: Arc::new(RwLock::new(Vec::new())),
             opts: Mutex::new(DiscoveryOptions::default()),
+            counts: Arc::new(Mutex::new(BTreeMap::new())),
+            dropped: Arc::new(AtomicU64::new(0)),
         });
         let (queue, wake, sets) = (s.queue.clone(), s.wake.clone(), s.sets.clone());
+        let (counts, dropped) = (s.counts.clone(), s.dropped.clone());
         tokio::spawn(async move {
             loop {
                 wake.notified().await;
@@ -385,8 +423,13 @@ impl ExternalSink {
                         break;
                     }
                     let sets = sets.read().clone();
-                    let sends = sets.iter().flat_map(|s| post_set(s, &batch));
-                    futures_join(sends).await;
+                    let attempted = sets.iter().any(|s| !s.active().is_empty());
+                    let sends = sets.iter().flat_map(|s| post_set(s, &batch, &counts));
+                    let delivered = futures_join(sends).await;
+                    // As Prometheus: a batch no Alertmanager took is dropped.
+                    if attempted && !delivered {
+                        dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    }
                 }
             }
         });
@@ -447,13 +490,16 @@ impl ExternalSink {
     }
 }
 
+/// Runs the posts concurrently; true when at least one succeeded.
 async fn futures_join(
-    futs: impl Iterator<Item = impl std::future::Future<Output = ()> + Send + 'static>,
-) {
+    futs: impl Iterator<Item = impl std::future::Future<Output = bool> + Send + 'static>,
+) -> bool {
     let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut any = false;
     for h in handles {
-        let _ = h.await;
+        any |= h.await.unwrap_or(false);
     }
+    any
 }
 
 /// One POST per active Alertmanager of the set, after the set's
@@ -461,7 +507,8 @@ async fn futures_join(
 fn post_set(
     set: &Arc<AlertmanagerSet>,
     batch: &[NotifyAlert],
-) -> Vec<impl std::future::Future<Output = ()> + Send + 'static> {
+    counts: &Arc<Mutex<BTreeMap<String, SendCounts>>>,
+) -> Vec<impl std::future::Future<Output = bool> + Send + 'static> {
     let urls = set.active();
     if urls.is_empty() {
         return Vec::new();
@@ -484,39 +531,56 @@ fn post_set(
         return Vec::new();
     }
     let body = bytes_of(&alerts);
+    let n = alerts.len() as u64;
     urls.into_iter()
         .map(|url| {
             let set = set.clone();
             let body = body.clone();
+            let counts = counts.clone();
             async move {
-                let req = set
-                    .client
-                    .post(&url)
-                    .timeout(set.cfg.timeout.as_std())
-                    .header("content-type", "application/json")
-                    .body(body);
-                let req = match &set.oauth2 {
-                    Some(o) => match o.apply(req).await {
-                        Ok(r) => r,
-                        Err(e) => {
-                            tracing::warn!(alertmanager = %url, error = %e, "sending alerts failed");
-                            return;
-                        }
-                    },
-                    None => req,
-                };
-                match req.send().await {
-                    Ok(r) if r.status().is_success() => {}
-                    Ok(r) => {
-                        tracing::warn!(alertmanager = %url, status = %r.status(), "sending alerts failed")
-                    }
-                    Err(e) => {
-                        tracing::warn!(alertmanager = %url, error = %e, "sending alerts failed")
-                    }
+                let ok = post_one(&set, &url, body).await;
+                // Prometheus counts every alert sent, and those of failed requests as errors.
+                let mut c = counts.lock();
+                let e = c.entry(url).or_default();
+                e.sent += n;
+                if !ok {
+                    e.errors += n;
                 }
+                ok
             }
         })
         .collect()
+}
+
+/// One POST of a batch to one Alertmanager; true on a 2xx answer.
+async fn post_one(set: &AlertmanagerSet, url: &str, body: Vec<u8>) -> bool {
+    let req = set
+        .client
+        .post(url)
+        .timeout(set.cfg.timeout.as_std())
+        .header("content-type", "application/json")
+        .body(body);
+    let req = match &set.oauth2 {
+        Some(o) => match o.apply(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(alertmanager = %url, error = %e, "sending alerts failed");
+                return false;
+            }
+        },
+        None => req,
+    };
+    match req.send().await {
+        Ok(r) if r.status().is_success() => true,
+        Ok(r) => {
+            tracing::warn!(alertmanager = %url, status = %r.status(), "sending alerts failed");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(alertmanager = %url, error = %e, "sending alerts failed");
+            false
+        }
+    }
 }
 
 fn bytes_of(alerts: &[serde_json::Value]) -> Vec<u8> {
@@ -530,6 +594,7 @@ impl AlertSink for ExternalSink {
         let over = q.len().saturating_sub(QUEUE_CAPACITY);
         if over > 0 {
             q.drain(..over);
+            self.dropped.fetch_add(over as u64, Ordering::Relaxed);
             tracing::warn!(
                 dropped = over,
                 "alert notification queue full, dropping alerts"
@@ -537,6 +602,17 @@ impl AlertSink for ExternalSink {
         }
         drop(q);
         self.wake.notify_one();
+    }
+
+    fn stats(&self) -> SinkStats {
+        let sets = self.sets.read().clone();
+        SinkStats {
+            queue_length: self.queue.lock().len(),
+            queue_capacity: QUEUE_CAPACITY,
+            dropped: self.dropped.load(Ordering::Relaxed),
+            alertmanagers_discovered: sets.iter().map(|s| s.active().len()).sum(),
+            per_alertmanager: self.counts.lock().clone(),
+        }
     }
 }
 
@@ -571,6 +647,60 @@ impl Notifier {
             })
             .collect();
         self.send(alerts);
+    }
+
+    /// `prometheus_notifications_*` over every sink.
+    pub fn expose_metrics(&self, e: &mut sightline_model::exposition::Exposition) {
+        let mut total = SinkStats::default();
+        for s in self.sinks.read().iter() {
+            let st = s.stats();
+            total.queue_length += st.queue_length;
+            total.queue_capacity += st.queue_capacity;
+            total.dropped += st.dropped;
+            total.alertmanagers_discovered += st.alertmanagers_discovered;
+            total.per_alertmanager.extend(st.per_alertmanager);
+        }
+        e.gauge1(
+            "prometheus_notifications_queue_length",
+            "The number of alert notifications in the queue.",
+            total.queue_length as f64,
+        );
+        e.gauge1(
+            "prometheus_notifications_queue_capacity",
+            "The capacity of the alert notifications queue.",
+            total.queue_capacity as f64,
+        );
+        e.counter1(
+            "prometheus_notifications_dropped_total",
+            "Total number of alerts dropped due to errors when sending to Alertmanager.",
+            total.dropped as f64,
+        );
+        e.gauge1(
+            "prometheus_notifications_alertmanagers_discovered",
+            "The number of alertmanagers discovered and active.",
+            total.alertmanagers_discovered as f64,
+        );
+        let per = |f: fn(&SendCounts) -> u64| -> Vec<(Vec<String>, f64)> {
+            total
+                .per_alertmanager
+                .iter()
+                .map(|(u, c)| (vec![u.clone()], f(c) as f64))
+                .collect()
+        };
+        e.family_owned(
+            "prometheus_notifications_sent_total",
+            "counter",
+            "Total number of alerts sent.",
+            &["alertmanager"],
+            &per(|c| c.sent),
+        );
+        e.family_owned(
+            "prometheus_notifications_errors_total",
+            "counter",
+            "Total number of sent alerts affected by errors.",
+            &["alertmanager"],
+            &per(|c| c.errors),
+        );
     }
 
     pub fn send(&self, alerts: Vec<NotifyAlert>) {

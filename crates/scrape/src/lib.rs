@@ -2,6 +2,7 @@
 //! loops that scrape them into the TSDB through its `Appender`.
 
 mod manager;
+pub mod metrics;
 pub mod parser;
 pub mod relabel;
 mod scrape_loop;

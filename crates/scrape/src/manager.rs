@@ -21,6 +21,7 @@ use sightline_tsdb::Appendable;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::metrics::ScrapeMetrics;
 use crate::scrape_loop::{LoopSettings, ScrapeLoop, TargetHealth, TargetMetadata};
 use crate::target::{Target, discovered_labels, populate};
 
@@ -88,6 +89,7 @@ struct Inner {
     store: Arc<dyn Appendable>,
     pools: Mutex<HashMap<String, Pool>>,
     opts: Mutex<DiscoveryOptions>,
+    metrics: Arc<ScrapeMetrics>,
 }
 
 fn settings(cfg: &ScrapeConfig) -> LoopSettings {
@@ -155,6 +157,7 @@ impl ScrapeManager {
                 store,
                 pools: Mutex::new(HashMap::new()),
                 opts: Mutex::new(DiscoveryOptions::default()),
+                metrics: Arc::new(ScrapeMetrics::default()),
             }),
         }
     }
@@ -260,6 +263,7 @@ impl ScrapeManager {
         let mut wanted: HashMap<u64, Target> = HashMap::new();
         let mut dropped = Vec::new();
         let mut dropped_total = 0usize;
+        let mut sync_failures = 0u64;
         let keep = sc.keep_dropped_targets as usize;
         let mut drop_target = |discovered: Labels, reason: String| {
             dropped_total += 1;
@@ -280,11 +284,15 @@ impl ScrapeManager {
                         Ok(t) => {
                             wanted.insert(t.key(), t);
                         }
-                        Err(reason) => drop_target(discovered, reason),
+                        Err(reason) => {
+                            sync_failures += 1;
+                            drop_target(discovered, reason)
+                        }
                     },
                 }
             }
         }
+        self.inner.metrics.count_sync_failures(job, sync_failures);
         pool.dropped = dropped;
         pool.dropped_total = dropped_total;
         // Prometheus: beyond target_limit every target of the pool fails with this error.
@@ -295,6 +303,9 @@ impl ScrapeManager {
                 sc.target_limit
             )
         });
+        if forced.is_some() {
+            ScrapeMetrics::inc(&self.inner.metrics.exceeded_target_limit, 1);
+        }
         pool.loops.retain(|k, a| {
             let keep = wanted.get(k).is_some_and(|t| *t == a.target)
                 && a.settings_key == pool.settings_key;
@@ -313,7 +324,8 @@ impl ScrapeManager {
                 pool.client.clone(),
                 self.inner.store.clone(),
             )
-            .with_oauth2(pool.oauth2.clone());
+            .with_oauth2(pool.oauth2.clone())
+            .with_metrics(self.inner.metrics.clone());
             let (tx, rx) = watch::channel(false);
             let active = ActiveTarget {
                 target,
@@ -390,6 +402,51 @@ impl ScrapeManager {
             .collect();
         v.sort_by(|a, b| (&a.job, &a.target).cmp(&(&b.job, &b.target)));
         v
+    }
+
+    /// The scrape manager's metrics under Prometheus's names: limit hits and
+    /// refused samples, and per job the targets discovered and scraped and the
+    /// metadata entries held.
+    pub fn expose_metrics(&self, e: &mut sightline_model::exposition::Exposition) {
+        self.inner.metrics.expose(e);
+        let pools = self.inner.pools.lock();
+        let mut jobs: Vec<&String> = pools.keys().collect();
+        jobs.sort();
+        let per_job = |f: &dyn Fn(&Pool) -> usize| -> Vec<(Vec<String>, f64)> {
+            jobs.iter()
+                .map(|j| (vec![(*j).clone()], f(&pools[*j]) as f64))
+                .collect()
+        };
+        let targets = per_job(&|p| p.loops.len());
+        let metadata = per_job(&|p| p.loops.values().map(|a| a.metadata.lock().len()).sum());
+        let discovered: Vec<(Vec<String>, f64)> = jobs
+            .iter()
+            .map(|j| {
+                let n: usize = pools[*j].last_groups.iter().map(|g| g.targets.len()).sum();
+                (vec![(*j).clone(), "scrape".to_string()], n as f64)
+            })
+            .collect();
+        e.family_owned(
+            "prometheus_target_scrape_pool_targets",
+            "gauge",
+            "Current number of targets in this scrape pool.",
+            &["scrape_job"],
+            &targets,
+        );
+        e.family_owned(
+            "prometheus_target_metadata_cache_entries",
+            "gauge",
+            "Total number of metric metadata entries in the cache",
+            &["scrape_job"],
+            &metadata,
+        );
+        e.family_owned(
+            "prometheus_sd_discovered_targets",
+            "gauge",
+            "Current number of discovered targets.",
+            &["config", "name"],
+            &discovered,
+        );
     }
 
     /// Stops every loop, letting each write its staleness markers.

@@ -12,6 +12,7 @@ use sightline_model::{Exemplar, Labels, LabelsBuilder, MetricMetadata, stale_nan
 use sightline_tsdb::{Appendable, SeriesHandle, SeriesRef};
 use tokio::sync::watch;
 
+use crate::metrics::{LimitHit, ScrapeMetrics};
 use crate::parser::{self, Entry, Format, SampleRef};
 use crate::target::Target;
 
@@ -132,6 +133,7 @@ pub struct ScrapeLoop {
     pub forced_error: Arc<Mutex<Option<String>>>,
     client: reqwest::Client,
     oauth2: Option<Arc<OAuth2Source>>,
+    metrics: Arc<ScrapeMetrics>,
     store: Arc<dyn Appendable>,
     /// Series of the last successful scrape, in exposition order (new ones at the
     /// end), keyed by a hash of the exposed name+labels. A target exposing its
@@ -207,12 +209,19 @@ impl ScrapeLoop {
             forced_error: Arc::new(Mutex::new(None)),
             client,
             oauth2: None,
+            metrics: Arc::new(ScrapeMetrics::default()),
             store,
             cache: Vec::new(),
             index: KeyIndex::default(),
             iteration: 0,
             report_series: Vec::new(),
         }
+    }
+
+    /// Counts limit hits and refused samples into the manager's counters.
+    pub fn with_metrics(mut self, metrics: Arc<ScrapeMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Scrapes with OAuth 2.0 client-credentials tokens from `source`.
@@ -308,6 +317,7 @@ impl ScrapeLoop {
             .to_string();
         let body = resp.bytes().await.map_err(|e| error_chain(&e))?;
         if self.settings.body_limit > 0 && body.len() as u64 > self.settings.body_limit {
+            ScrapeMetrics::inc(&self.metrics.exceeded_body_size_limit, 1);
             return Err(format!(
                 "body size limit exceeded ({} bytes)",
                 self.settings.body_limit
@@ -328,6 +338,8 @@ impl ScrapeLoop {
         let target_labels = &self.target.labels;
         let cache = &mut self.cache;
         let index = &mut self.index;
+        let metrics = &self.metrics;
+        let mut limit_hit = None;
         // Entries from here on are new in this scrape.
         let known = cache.len();
         // Where the next series is expected when the order did not change.
@@ -372,7 +384,8 @@ impl ScrapeLoop {
                         return Ok(());
                     };
                     stats.accepted += 1;
-                    check_sample_limit(stats.accepted, st.sample_limit)?;
+                    check_sample_limit(stats.accepted, st.sample_limit)
+                        .inspect_err(|_| limit_hit = Some(LimitHit::Sample))?;
                     match app.append_handle(*r, handle, ts, s.value) {
                         Some(res) => res.map(|_| *r),
                         None => {
@@ -403,9 +416,11 @@ impl ScrapeLoop {
                         });
                         return Ok(());
                     };
-                    check_label_limits(&labels, st)?;
+                    check_label_limits(&labels, st)
+                        .inspect_err(|_| limit_hit = Some(LimitHit::Label))?;
                     stats.accepted += 1;
-                    check_sample_limit(stats.accepted, st.sample_limit)?;
+                    check_sample_limit(stats.accepted, st.sample_limit)
+                        .inspect_err(|_| limit_hit = Some(LimitHit::Sample))?;
                     let res = app.append(&labels, ts, s.value);
                     if let Ok(r) = res {
                         stats.added += 1;
@@ -438,7 +453,10 @@ impl ScrapeLoop {
                         );
                     }
                 }
-                Err(_) => refused += 1,
+                Err(reason) => {
+                    refused += 1;
+                    metrics.count_reject(reason);
+                }
             }
             Ok(())
         };
@@ -452,6 +470,13 @@ impl ScrapeLoop {
             &mut sink,
         ) {
             app.rollback();
+            match limit_hit {
+                Some(LimitHit::Sample) => {
+                    ScrapeMetrics::inc(&self.metrics.exceeded_sample_limit, 1)
+                }
+                Some(LimitHit::Label) => ScrapeMetrics::inc(&self.metrics.exceeded_label_limits, 1),
+                None => {}
+            }
             // Series first seen in the failed scrape were never stored: forget them.
             for c in self.cache.drain(known..) {
                 self.index.remove(&c.key);

@@ -45,7 +45,7 @@ pub fn start(args: &RunArgs) -> Result<(Alertmanager, axum::Router), String> {
 /// Re-reads the Alertmanager config file (on `/-/reload` and SIGHUP).
 pub fn reload(am: &Alertmanager, path: Option<&Path>) -> Result<(), String> {
     let Some(p) = path else { return Ok(()) };
-    let cfg = load(Some(p))?;
+    let cfg = load(Some(p)).inspect_err(|_| am.record_reload_failure())?;
     am.apply_config(cfg)?;
     tracing::info!(file = %p.display(), "alertmanager configuration reloaded");
     Ok(())

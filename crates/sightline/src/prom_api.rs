@@ -38,6 +38,7 @@ pub fn configure(p: &mut PromSettings, args: &RunArgs, cfg: &Config) -> Result<(
     });
     p.enable_admin_api = args.enable_admin_api;
     p.query_permits = tokio::sync::Semaphore::new(args.query_max_concurrency.max(1));
+    p.query_max_concurrency = args.query_max_concurrency.max(1);
     *p.config_yaml.write() = cfg.to_yaml();
     *p.external_labels.write() = external_labels(cfg);
     let opt = |o: &Option<std::path::PathBuf>| {

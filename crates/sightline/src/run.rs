@@ -178,6 +178,15 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
             }
         }));
     }
+    // Each component's own metrics, under Prometheus's names, on /metrics.
+    {
+        let scrapes = scrapes.clone();
+        metrics.add_source(Box::new(move |e| scrapes.expose_metrics(e)));
+        let rule_manager = rules.manager.clone();
+        metrics.add_source(Box::new(move |e| rule_manager.expose_metrics(e)));
+        let am = am.clone();
+        metrics.add_source(Box::new(move |e| e.push_raw(&am.expose_metrics_text())));
+    }
     let state = Arc::new(state);
     let traces = crate::tracing_pipeline::start(&args, db.clone()).await?;
     let app = sightline_api::router_with(

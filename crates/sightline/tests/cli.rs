@@ -51,7 +51,7 @@ fn embedded_default_scrapes_itself_and_stops_cleanly() {
     let srv = Server::start(&data, &[]);
     assert_eq!(common::http_get(srv.port, "/-/healthy").unwrap().0, 200);
     let metrics = common::http_get(srv.port, "/metrics").unwrap().1;
-    assert!(metrics.contains("sightline_tsdb_head_series"), "{metrics}");
+    assert!(metrics.contains("prometheus_tsdb_head_series"), "{metrics}");
     assert!(
         metrics.contains("sightline_http_request_duration_seconds_bucket"),
         "{metrics}"
@@ -79,7 +79,7 @@ fn reload_keeps_old_config_on_error_and_reports_it() {
     assert!(body.contains("scrape_interval"), "{body}");
     let metrics = common::http_get(srv.port, "/metrics").unwrap().1;
     assert!(
-        metrics.contains("sightline_config_last_reload_successful 0"),
+        metrics.contains("prometheus_config_last_reload_successful 0"),
         "{metrics}"
     );
     // Still serving.

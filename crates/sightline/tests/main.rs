@@ -18,5 +18,6 @@ mod prometheus_sender;
 mod remote_read;
 mod remote_write;
 mod scrape_real;
+mod self_metrics;
 mod tempo_api;
 mod ui;

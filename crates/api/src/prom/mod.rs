@@ -37,6 +37,10 @@ pub struct PromSettings {
     pub enable_admin_api: bool,
     /// `--query.max-concurrency`: queries evaluated at once; more wait.
     pub query_permits: tokio::sync::Semaphore,
+    /// The permits' number, for `prometheus_engine_queries_concurrent_max`.
+    pub query_max_concurrency: usize,
+    /// Queries executing or waiting for a permit (`prometheus_engine_queries`).
+    pub queries_in_flight: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Default for PromSettings {
@@ -52,8 +56,25 @@ impl Default for PromSettings {
             last_reload_ok: Arc::new(AtomicBool::new(true)),
             enable_admin_api: false,
             query_permits: tokio::sync::Semaphore::new(20),
+            query_max_concurrency: 20,
+            queries_in_flight: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         }
     }
+}
+
+/// The query engine's gauges under Prometheus's names.
+pub fn expose_engine_metrics(p: &PromSettings, e: &mut sightline_model::exposition::Exposition) {
+    e.gauge1(
+        "prometheus_engine_queries",
+        "The current number of queries being executed or waiting.",
+        p.queries_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+    e.gauge1(
+        "prometheus_engine_queries_concurrent_max",
+        "The max number of concurrent queries.",
+        p.query_max_concurrency as f64,
+    );
 }
 
 /// Routes of the Prometheus API (registered behind auth by [`crate::router`]).

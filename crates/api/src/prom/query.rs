@@ -89,6 +89,7 @@ async fn run(
     let prepared = opts.received.elapsed();
     // Queries beyond --query.max-concurrency wait for a slot, as in Prometheus.
     let queued = std::time::Instant::now();
+    let _in_flight = InFlight::enter(&st.prom.queries_in_flight);
     let Ok(_permit) = st.prom.query_permits.acquire().await else {
         return ApiError::unavailable("query engine is shutting down").into_response();
     };
@@ -370,5 +371,21 @@ pub fn translate(e: &Expr) -> J {
             "op": name,
             "args": args.iter().map(translate).collect::<Vec<_>>(),
         }),
+    }
+}
+
+/// Counts a query in `prometheus_engine_queries` until it is answered.
+struct InFlight(Arc<std::sync::atomic::AtomicI64>);
+
+impl InFlight {
+    fn enter(c: &Arc<std::sync::atomic::AtomicI64>) -> InFlight {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(c.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
