@@ -546,30 +546,31 @@ impl Parser {
         }
     }
 
+    /// `&&` and `||` inside a filter share one left-associative level, as in
+    /// Tempo's grammar (`%left AND OR`): `{ a || b && c }` is `{ (a || b) && c }`.
     fn or_cond(&mut self) -> Result<Cond, ParseError> {
-        let mut v = vec![self.and_cond()?];
-        while self.peek() == Some(&Tok::Or) {
+        let mut left = self.unary()?;
+        loop {
+            let and = match self.peek() {
+                Some(Tok::And) => true,
+                Some(Tok::Or) => false,
+                _ => return Ok(left),
+            };
             self.pos += 1;
-            v.push(self.and_cond()?);
+            let right = self.unary()?;
+            left = match (and, left) {
+                (true, Cond::And(mut v)) => {
+                    v.push(right);
+                    Cond::And(v)
+                }
+                (false, Cond::Or(mut v)) => {
+                    v.push(right);
+                    Cond::Or(v)
+                }
+                (true, l) => Cond::And(vec![l, right]),
+                (false, l) => Cond::Or(vec![l, right]),
+            };
         }
-        Ok(if v.len() == 1 {
-            v.pop().unwrap()
-        } else {
-            Cond::Or(v)
-        })
-    }
-
-    fn and_cond(&mut self) -> Result<Cond, ParseError> {
-        let mut v = vec![self.unary()?];
-        while self.peek() == Some(&Tok::And) {
-            self.pos += 1;
-            v.push(self.unary()?);
-        }
-        Ok(if v.len() == 1 {
-            v.pop().unwrap()
-        } else {
-            Cond::And(v)
-        })
     }
 
     fn unary(&mut self) -> Result<Cond, ParseError> {
@@ -1323,6 +1324,27 @@ mod tests {
         let r = run(q);
         assert!(r.len() <= 1, "{q}: {r:?}");
         r.into_iter().next().map(|s| s.spans).unwrap_or_default()
+    }
+
+    #[test]
+    fn field_and_or_share_one_left_associative_level() {
+        // Tempo: `{ a || b && c }` is `{ (a || b) && c }`, not `a || (b && c)`.
+        assert_eq!(
+            spans_of(
+                r#"{ name = "charge" || name = "refund" && resource.service.name = "gateway" }"#
+            ),
+            Vec::<usize>::new()
+        );
+        assert_eq!(
+            spans_of(
+                r#"{ name = "charge" || (name = "refund" && resource.service.name = "gateway") }"#
+            ),
+            vec![2]
+        );
+        assert_eq!(
+            spans_of(r#"{ name = "x" && name = "charge" || resource.service.name = "payment" }"#),
+            vec![2, 4]
+        );
     }
 
     #[test]
