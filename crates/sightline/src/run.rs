@@ -137,6 +137,18 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
         scrapes.set_config_dir(dir);
     }
     scrapes.apply(&cfg);
+    let remote_write = {
+        let head_db = db.clone();
+        let newest = move || {
+            let t = head_db.head().max_t.load(Ordering::Relaxed);
+            (t != i64::MIN).then_some(t)
+        };
+        Arc::new(sightline_remote_write::RemoteWriteManager::new(
+            &args.storage_path,
+            Box::new(newest),
+        ))
+    };
+    remote_write.apply(&cfg)?;
     let (am, am_routes) = crate::alerting::start(&args)?;
 
     let mut state = ApiState::new(db.clone(), metrics.clone());
@@ -155,6 +167,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
         let scrapes = scrapes.clone();
         let (am, am_file) = (am.clone(), args.alertmanager_config.clone());
         let rules = rules.clone();
+        let remote_write = remote_write.clone();
         state.reload = Some(Arc::new(move || {
             crate::alerting::reload(&am, am_file.as_deref())?;
             let Some(p) = &config_file else { return Ok(()) };
@@ -166,6 +179,11 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
                         return Err(e);
                     }
                     scrapes.apply(&cfg);
+                    if let Err(e) = remote_write.apply(&cfg) {
+                        prom.failed();
+                        tracing::error!(error = %e, "remote write reload failed");
+                        return Err(e);
+                    }
                     prom.applied(&cfg);
                     tracing::info!(file = %p.display(), "configuration reloaded");
                     Ok(())
@@ -184,6 +202,8 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
         metrics.add_source(Box::new(move |e| scrapes.expose_metrics(e)));
         let rule_manager = rules.manager.clone();
         metrics.add_source(Box::new(move |e| rule_manager.expose_metrics(e)));
+        let rw = remote_write.clone();
+        metrics.add_source(Box::new(move |e| rw.expose_metrics(e)));
         let am = am.clone();
         metrics.add_source(Box::new(move |e| e.push_raw(&am.expose_metrics_text())));
     }
@@ -238,6 +258,7 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
 
     state.ready.store(false, Ordering::Relaxed);
     scrapes.stop().await;
+    remote_write.stop();
     rules.manager.stop();
     am.shutdown();
     traces.shutdown().await;

@@ -17,6 +17,7 @@ mod prom_promtool;
 mod prometheus_sender;
 mod remote_read;
 mod remote_write;
+mod remote_write_out;
 mod scrape_real;
 mod self_metrics;
 mod tempo_api;

@@ -21,6 +21,7 @@ mod storage;
 mod tombstones;
 mod varint;
 mod wal;
+pub mod wal_tail;
 
 pub use db::{Db, OpenReport};
 pub use head::Head;

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use crate::storage::{Result, StorageError};
 
 pub const SEGMENT_SIZE: u64 = 128 << 20;
-const HEADER: usize = 8;
+pub(crate) const HEADER: usize = 8;
 /// Largest record accepted when reading; anything bigger is damage.
-const MAX_RECORD: usize = 1 << 30;
+pub(crate) const MAX_RECORD: usize = 1 << 30;
 
 #[cfg(test)]
 pub fn frame(out: &mut Vec<u8>, payload: &[u8]) {
@@ -37,12 +37,12 @@ pub fn frame_with(out: &mut Vec<u8>, build: impl FnOnce(&mut Vec<u8>)) {
     out[start + 4..start + 8].copy_from_slice(&crc);
 }
 
-fn segment_name(i: u32) -> String {
+pub(crate) fn segment_name(i: u32) -> String {
     format!("{i:08}")
 }
 
 /// Segment indexes present in `dir`, ascending.
-fn list_segments(dir: &Path) -> Result<Vec<u32>> {
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u32>> {
     let mut v = Vec::new();
     for e in fs::read_dir(dir)? {
         let name = e?.file_name();
@@ -55,7 +55,7 @@ fn list_segments(dir: &Path) -> Result<Vec<u32>> {
 }
 
 /// The newest complete checkpoint: (first segment it stands in front of, its dir).
-fn latest_checkpoint(dir: &Path) -> Result<Option<(u32, PathBuf)>> {
+pub(crate) fn latest_checkpoint(dir: &Path) -> Result<Option<(u32, PathBuf)>> {
     let mut best: Option<(u32, PathBuf)> = None;
     for e in fs::read_dir(dir)? {
         let e = e?;

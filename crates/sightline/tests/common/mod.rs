@@ -210,6 +210,11 @@ pub fn prometheus_binary() -> String {
 /// Starts the real Prometheus with `config` (written to `dir`), its TSDB and
 /// log under `dir`, listening on `port`.
 pub fn start_prometheus(dir: &Path, config: &str, port: u16) -> Child {
+    start_prometheus_with(dir, config, port, &[])
+}
+
+/// [`start_prometheus`] with extra flags (e.g. `--web.enable-remote-write-receiver`).
+pub fn start_prometheus_with(dir: &Path, config: &str, port: u16, extra: &[&str]) -> Child {
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, config).unwrap();
     Command::new(prometheus_binary())
@@ -219,6 +224,7 @@ pub fn start_prometheus(dir: &Path, config: &str, port: u16) -> Child {
             dir.join("prom").display()
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("prom.log")).unwrap())
         .spawn()

@@ -1,0 +1,284 @@
+//! Outbound remote write (`remote_write:` in prometheus.yml): one queue per
+//! entry, each with a WAL watcher feeding sharded senders, as Prometheus's
+//! remote storage does. Samples written before a queue starts are not sent
+//! (Prometheus's watcher skips them too); while a remote is down the watcher
+//! waits in the WAL, so nothing is dropped until the WAL itself is truncated.
+
+mod metrics;
+mod queue;
+mod watcher;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use sightline_config::{Config, RemoteWriteConfig};
+use sightline_model::exposition::Exposition;
+use tokio::sync::{mpsc, watch};
+
+pub use metrics::QueueMetrics;
+
+/// A running queue and what identifies it across reloads.
+struct Queue {
+    key: String,
+    remote_name: String,
+    url: String,
+    shards: usize,
+    max_shards: usize,
+    min_shards: usize,
+    metrics: Arc<QueueMetrics>,
+    stop_watcher: Arc<AtomicBool>,
+    stop_senders: watch::Sender<bool>,
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.stop_watcher.store(true, Ordering::Relaxed);
+        let _ = self.stop_senders.send(true);
+    }
+}
+
+/// A per-queue metric family: name, type, help, value of a queue.
+type QueueFamily = (&'static str, &'static str, &'static str, fn(&Queue) -> f64);
+
+/// Owns the queues of the current config's `remote_write` entries.
+pub struct RemoteWriteManager {
+    wal: PathBuf,
+    /// Newest sample timestamp (ms) in local storage, for
+    /// `prometheus_remote_storage_highest_timestamp_in_seconds`.
+    highest_ts: Box<dyn Fn() -> Option<i64> + Send + Sync>,
+    queues: Mutex<Vec<Queue>>,
+    poll: Duration,
+}
+
+impl RemoteWriteManager {
+    /// `storage` is the TSDB directory whose WAL the queues follow.
+    pub fn new(
+        storage: &std::path::Path,
+        highest_ts: Box<dyn Fn() -> Option<i64> + Send + Sync>,
+    ) -> Self {
+        RemoteWriteManager {
+            wal: sightline_tsdb::wal_tail::wal_dir(storage),
+            highest_ts,
+            queues: Mutex::new(Vec::new()),
+            poll: Duration::from_millis(100),
+        }
+    }
+
+    /// How often a caught-up watcher looks for new WAL bytes (default 100ms).
+    pub fn set_poll_interval(&mut self, d: Duration) {
+        self.poll = d;
+    }
+
+    /// Brings the queues in line with `cfg`: unchanged entries keep running,
+    /// changed and new ones (re)start from now, removed ones stop. Must run
+    /// inside a tokio runtime.
+    pub fn apply(&self, cfg: &Config) -> Result<(), String> {
+        let external: Vec<(String, String)> = cfg
+            .global
+            .external_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut old = std::mem::take(&mut *self.queues.lock());
+        let mut new = Vec::new();
+        for rw in &cfg.remote_write {
+            let key = format!("{external:?}{rw:?}");
+            if let Some(i) = old.iter().position(|q| q.key == key) {
+                new.push(old.remove(i));
+                continue;
+            }
+            new.push(self.start(rw, &external, key)?);
+        }
+        // Dropping the rest stops them.
+        drop(old);
+        *self.queues.lock() = new;
+        Ok(())
+    }
+
+    fn start(
+        &self,
+        rw: &RemoteWriteConfig,
+        external: &[(String, String)],
+        key: String,
+    ) -> Result<Queue, String> {
+        let http = rw.http_client_config();
+        let oauth2 = sightline_discovery::oauth2::OAuth2Source::from_config(&http)?;
+        let client = sightline_discovery::http::client_builder(&http)?
+            .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("remote_write {}: {e}", rw.url))?;
+        let q = &rw.queue_config;
+        let settings = queue::SendSettings {
+            url: rw.url.clone(),
+            v2: rw.protobuf_message == "io.prometheus.write.v2.Request",
+            timeout: rw.remote_timeout.as_std(),
+            headers: rw
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            max_samples_per_send: q.max_samples_per_send.max(1) as usize,
+            batch_send_deadline: q.batch_send_deadline.as_std(),
+            min_backoff: q.min_backoff.as_std(),
+            max_backoff: q.max_backoff.as_std(),
+            retry_on_429: q.retry_on_rate_limit,
+        };
+        let metrics = Arc::new(QueueMetrics::default());
+        let sender = Arc::new(queue::Sender {
+            settings: Arc::new(settings),
+            client,
+            oauth2,
+            metrics: metrics.clone(),
+        });
+        let min_shards = q.min_shards.max(1) as usize;
+        let max_shards = (q.max_shards.max(1) as usize).max(min_shards);
+        // Fixed at min_shards: Sightline does not reshard dynamically.
+        let shards = min_shards;
+        // Room for `capacity` samples per shard in flight between watcher and senders.
+        let room = (q.capacity.max(1) as usize * shards / 512).clamp(4, 1024);
+        let (tx, rx) = mpsc::channel(room);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(queue::run(sender, rx, shards, stop_rx));
+        let stop_watcher = Arc::new(AtomicBool::new(false));
+        let ws = watcher::WatcherSettings {
+            wal: self.wal.clone(),
+            start_ms: now_ms(),
+            external_labels: external.to_vec(),
+            relabel: rw.write_relabel_configs.clone(),
+            poll: self.poll,
+        };
+        let (m, stop) = (metrics.clone(), stop_watcher.clone());
+        std::thread::Builder::new()
+            .name("remote-write-wal".into())
+            .spawn(move || watcher::run(ws, tx, m, stop))
+            .map_err(|e| e.to_string())?;
+        let remote_name = if rw.name.is_empty() {
+            short_hash(&key)
+        } else {
+            rw.name.clone()
+        };
+        tracing::info!(url = %rw.url, remote_name = %remote_name, "remote write queue started");
+        Ok(Queue {
+            key,
+            remote_name,
+            url: rw.url.clone(),
+            shards,
+            max_shards,
+            min_shards,
+            metrics,
+            stop_watcher,
+            stop_senders: stop_tx,
+        })
+    }
+
+    /// Stops every queue.
+    pub fn stop(&self) {
+        self.queues.lock().clear();
+    }
+
+    /// `prometheus_remote_storage_*` of every queue.
+    pub fn expose_metrics(&self, e: &mut Exposition) {
+        if let Some(t) = (self.highest_ts)() {
+            e.gauge1(
+                "prometheus_remote_storage_highest_timestamp_in_seconds",
+                "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.",
+                t as f64 / 1000.0,
+            );
+        }
+        let queues = self.queues.lock();
+        let names = ["remote_name", "url"];
+        let each = |f: fn(&Queue) -> f64| -> Vec<(Vec<String>, f64)> {
+            queues
+                .iter()
+                .map(|q| (vec![q.remote_name.clone(), q.url.clone()], f(q)))
+                .collect()
+        };
+        let families: [QueueFamily; 11] = [
+            (
+                "prometheus_remote_storage_samples_total",
+                "counter",
+                "Total number of samples sent to remote storage.",
+                |q| QueueMetrics::get(&q.metrics.samples_sent) as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_failed_total",
+                "counter",
+                "Total number of samples which failed on send to remote storage, non-recoverable errors.",
+                |q| QueueMetrics::get(&q.metrics.samples_failed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_retried_total",
+                "counter",
+                "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.",
+                |q| QueueMetrics::get(&q.metrics.samples_retried) as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_dropped_total",
+                "counter",
+                "Total number of samples which were dropped after being read from the WAL before being sent via remote write, either via relabelling, due to being too old or unintentionally because of an unknown reference ID.",
+                |q| QueueMetrics::get(&q.metrics.samples_dropped) as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_pending",
+                "gauge",
+                "The number of samples pending in the queues shards to be sent to the remote storage.",
+                |q| q.metrics.pending() as f64,
+            ),
+            (
+                "prometheus_remote_storage_bytes_total",
+                "counter",
+                "The total number of bytes of data (not metadata) sent by the queue after compression.",
+                |q| QueueMetrics::get(&q.metrics.bytes_sent) as f64,
+            ),
+            (
+                "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+                "gauge",
+                "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
+                |q| q.metrics.highest_sent_ms.load(Ordering::Relaxed).max(0) as f64 / 1000.0,
+            ),
+            (
+                "prometheus_remote_storage_shards",
+                "gauge",
+                "The number of shards used for parallel sending to the remote storage.",
+                |q| q.shards as f64,
+            ),
+            (
+                "prometheus_remote_storage_shards_desired",
+                "gauge",
+                "The number of shards that the queues shard calculation wants to run based on the rate of samples in vs. samples out.",
+                |q| q.shards as f64,
+            ),
+            (
+                "prometheus_remote_storage_shards_max",
+                "gauge",
+                "The maximum number of shards that the queue is allowed to run.",
+                |q| q.max_shards as f64,
+            ),
+            (
+                "prometheus_remote_storage_shards_min",
+                "gauge",
+                "The minimum number of shards that the queue is allowed to run.",
+                |q| q.min_shards as f64,
+            ),
+        ];
+        for (name, kind, help, f) in families {
+            e.family_owned(name, kind, help, &names, &each(f));
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Prometheus names an unnamed queue by a hash of its config: six hex digits.
+fn short_hash(s: &str) -> String {
+    let h = sightline_model::hash_pairs(std::iter::once(("remote_write", s)));
+    format!("{:06x}", h & 0xff_ffff)
+}

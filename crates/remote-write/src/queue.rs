@@ -1,0 +1,227 @@
+//! One remote-write queue's sending side: shards batch the watcher's samples
+//! (up to `max_samples_per_send`, or whatever arrived within
+//! `batch_send_deadline`), encode them as remote write 1.0 or 2.0, and POST
+//! them with Prometheus's retry rules: 5xx, network errors (and 429 with
+//! `retry_on_http_429`) are retried with backoff from `min_backoff` doubling
+//! to `max_backoff` until they succeed; other 4xx answers drop the batch.
+//! A series always goes to the same shard, so its samples stay in order.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use sightline_discovery::oauth2::OAuth2Source;
+use sightline_model::{Labels, Sample};
+use tokio::sync::{mpsc, watch};
+
+use crate::metrics::QueueMetrics;
+use crate::watcher::OutSample;
+
+pub struct SendSettings {
+    pub url: String,
+    pub v2: bool,
+    pub timeout: Duration,
+    pub headers: Vec<(String, String)>,
+    pub max_samples_per_send: usize,
+    pub batch_send_deadline: Duration,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub retry_on_429: bool,
+}
+
+pub struct Sender {
+    pub settings: Arc<SendSettings>,
+    pub client: reqwest::Client,
+    pub oauth2: Option<Arc<OAuth2Source>>,
+    pub metrics: Arc<QueueMetrics>,
+}
+
+/// Splits the watcher's batches over `shards` senders by series.
+pub async fn run(
+    sender: Arc<Sender>,
+    mut input: mpsc::Receiver<Vec<OutSample>>,
+    shards: usize,
+    stop: watch::Receiver<bool>,
+) {
+    let shards = shards.max(1);
+    let mut txs = Vec::with_capacity(shards);
+    let mut tasks = Vec::with_capacity(shards);
+    for _ in 0..shards {
+        // A few batches of room per shard; beyond that the watcher waits.
+        let (tx, rx) = mpsc::channel::<Vec<OutSample>>(4);
+        txs.push(tx);
+        tasks.push(tokio::spawn(shard(sender.clone(), rx, stop.clone())));
+    }
+    while let Some(batch) = input.recv().await {
+        if shards == 1 {
+            if txs[0].send(batch).await.is_err() {
+                break;
+            }
+            continue;
+        }
+        let mut split: Vec<Vec<OutSample>> = vec![Vec::new(); shards];
+        for s in batch {
+            let i = (s.labels.stable_hash() % shards as u64) as usize;
+            split[i].push(s);
+        }
+        for (i, part) in split.into_iter().enumerate() {
+            if !part.is_empty() && txs[i].send(part).await.is_err() {
+                return;
+            }
+        }
+    }
+    drop(txs);
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn shard(
+    sender: Arc<Sender>,
+    mut rx: mpsc::Receiver<Vec<OutSample>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let max = sender.settings.max_samples_per_send.max(1);
+    let deadline = sender.settings.batch_send_deadline;
+    let mut pending: Vec<OutSample> = Vec::with_capacity(max);
+    loop {
+        // Fill up to `max`, waiting at most the deadline once something is pending.
+        let got = if pending.is_empty() {
+            tokio::select! {
+                b = rx.recv() => b,
+                _ = stop.changed() => return,
+            }
+        } else {
+            tokio::select! {
+                b = rx.recv() => b,
+                _ = tokio::time::sleep(deadline) => Some(Vec::new()),
+                _ = stop.changed() => return,
+            }
+        };
+        let closed = got.is_none();
+        if let Some(b) = got {
+            let timed_out = b.is_empty();
+            pending.extend(b);
+            if !timed_out && pending.len() < max && !closed {
+                continue;
+            }
+        }
+        while !pending.is_empty() {
+            let n = pending.len().min(max);
+            let batch: Vec<OutSample> = pending.drain(..n).collect();
+            if !send_with_retries(&sender, &batch, &mut stop).await {
+                return;
+            }
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+/// Groups a batch by series, in first-seen order, for the wire.
+fn by_series(batch: &[OutSample]) -> Vec<(Labels, Vec<Sample>)> {
+    let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
+    let mut index: std::collections::HashMap<*const Labels, usize> = Default::default();
+    for s in batch {
+        let key = Arc::as_ptr(&s.labels);
+        let i = *index.entry(key).or_insert_with(|| {
+            out.push(((*s.labels).clone(), Vec::new()));
+            out.len() - 1
+        });
+        out[i].1.push(Sample { t: s.t, v: s.v });
+    }
+    out
+}
+
+enum Outcome {
+    Sent,
+    Retry(String),
+    Refused(String),
+}
+
+/// Sends one batch until it is accepted or refused for good; false when stopped.
+async fn send_with_retries(
+    sender: &Sender,
+    batch: &[OutSample],
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let st = &sender.settings;
+    let series = by_series(batch);
+    let body = if st.v2 {
+        sightline_remote::encode_write_request_v2(&series)
+    } else {
+        sightline_remote::encode_write_request_v1(&series)
+    };
+    let n = batch.len() as u64;
+    let newest = batch.iter().map(|s| s.t).max().unwrap_or(i64::MIN);
+    let mut backoff = st.min_backoff;
+    loop {
+        match attempt(sender, body.clone()).await {
+            Outcome::Sent => {
+                let m = &sender.metrics;
+                m.add(&m.samples_sent, n);
+                m.add(&m.bytes_sent, body.len() as u64);
+                m.highest_sent_ms.fetch_max(newest, Ordering::Relaxed);
+                return true;
+            }
+            Outcome::Refused(e) => {
+                tracing::error!(url = %st.url, error = %e, samples = n, "remote write: batch refused, dropping it");
+                sender.metrics.add(&sender.metrics.samples_failed, n);
+                return true;
+            }
+            Outcome::Retry(e) => {
+                tracing::warn!(url = %st.url, error = %e, retry_in = ?backoff, "remote write: send failed, retrying");
+                sender.metrics.add(&sender.metrics.samples_retried, n);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return false,
+                }
+                backoff = (backoff * 2).min(st.max_backoff);
+            }
+        }
+    }
+}
+
+async fn attempt(sender: &Sender, body: Vec<u8>) -> Outcome {
+    let st = &sender.settings;
+    let (content_type, version) = if st.v2 {
+        (
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            "2.0.0",
+        )
+    } else {
+        ("application/x-protobuf", "0.1.0")
+    };
+    let mut req = sender
+        .client
+        .post(&st.url)
+        .timeout(st.timeout)
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", content_type)
+        .header("X-Prometheus-Remote-Write-Version", version)
+        .body(body);
+    for (k, v) in &st.headers {
+        req = req.header(k, v);
+    }
+    if let Some(o) = &sender.oauth2 {
+        req = match o.apply(req).await {
+            Ok(r) => r,
+            Err(e) => return Outcome::Retry(e),
+        };
+    }
+    match req.send().await {
+        Ok(r) if r.status().is_success() => Outcome::Sent,
+        Ok(r) => {
+            let code = r.status();
+            let text = r.text().await.unwrap_or_default();
+            let msg = format!("server returned HTTP status {code}: {}", text.trim());
+            if code.is_server_error() || (code.as_u16() == 429 && st.retry_on_429) {
+                Outcome::Retry(msg)
+            } else {
+                Outcome::Refused(msg)
+            }
+        }
+        Err(e) => Outcome::Retry(e.to_string()),
+    }
+}

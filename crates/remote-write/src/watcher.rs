@@ -1,0 +1,195 @@
+//! Follows the WAL for one remote-write queue, as Prometheus's WAL watcher:
+//! series from the checkpoint and segments, then samples newer than the
+//! queue's start, each resolved to its outgoing label set (external labels,
+//! then `write_relabel_configs`) once per series. The watcher hands samples
+//! over through a bounded channel; when the queue is behind it waits, so a
+//! slow or down remote makes the watcher lag in the WAL instead of dropping.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sightline_config::RelabelConfig;
+use sightline_model::Labels;
+use sightline_tsdb::wal_tail::{self, SegmentEnd, TailRecord};
+use tokio::sync::mpsc;
+
+use crate::metrics::QueueMetrics;
+
+/// One sample ready to send: outgoing labels and value.
+#[derive(Debug, Clone)]
+pub struct OutSample {
+    pub labels: Arc<Labels>,
+    pub t: i64,
+    pub v: f64,
+}
+
+pub struct WatcherSettings {
+    pub wal: PathBuf,
+    /// Samples at or before this time (ms) were written before the queue started.
+    pub start_ms: i64,
+    pub external_labels: Vec<(String, String)>,
+    pub relabel: Vec<RelabelConfig>,
+    pub poll: Duration,
+}
+
+/// Runs on its own thread until `stop` is set or the queue hangs up.
+pub fn run(
+    st: WatcherSettings,
+    out: mpsc::Sender<Vec<OutSample>>,
+    metrics: Arc<QueueMetrics>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut w = Watcher {
+        st,
+        series: HashMap::new(),
+        out,
+        metrics,
+    };
+    w.follow(&stop);
+}
+
+struct Watcher {
+    st: WatcherSettings,
+    /// Outgoing labels by series ref; `None` when relabeling dropped the series.
+    series: HashMap<u64, Option<Arc<Labels>>>,
+    out: mpsc::Sender<Vec<OutSample>>,
+    metrics: Arc<QueueMetrics>,
+}
+
+impl Watcher {
+    fn outgoing(&self, l: &Labels) -> Option<Arc<Labels>> {
+        let mut b = l.to_builder();
+        for (k, v) in &self.st.external_labels {
+            if l.get(k).is_none() {
+                b.set(k.clone(), v.clone());
+            }
+        }
+        let with_external = b.build();
+        let relabeled = sightline_scrape::relabel::process(&with_external, &self.st.relabel)?;
+        (!relabeled.is_empty()).then(|| Arc::new(relabeled))
+    }
+
+    /// Handles one record; false when the queue is gone.
+    fn handle(&mut self, r: TailRecord) -> bool {
+        match r {
+            TailRecord::Series(s) => {
+                for (r, l) in s {
+                    let o = self.outgoing(&l);
+                    self.series.insert(r, o);
+                }
+                true
+            }
+            TailRecord::Samples(s) => {
+                let mut batch = Vec::with_capacity(s.len());
+                let mut dropped = 0u64;
+                for (r, t, v, _st) in s {
+                    if t <= self.st.start_ms {
+                        continue;
+                    }
+                    match self.series.get(&r) {
+                        Some(Some(l)) => batch.push(OutSample {
+                            labels: l.clone(),
+                            t,
+                            v,
+                        }),
+                        // Dropped by relabeling, or a ref the WAL never named.
+                        _ => dropped += 1,
+                    }
+                }
+                self.metrics.add(&self.metrics.samples_dropped, dropped);
+                if batch.is_empty() {
+                    return true;
+                }
+                self.metrics
+                    .add(&self.metrics.samples_in, batch.len() as u64);
+                self.out.blocking_send(batch).is_ok()
+            }
+        }
+    }
+
+    fn load_checkpoint(&mut self) -> Option<u32> {
+        match wal_tail::checkpoint_series(&self.st.wal) {
+            Ok(Some((first, series))) => {
+                self.handle(TailRecord::Series(series));
+                Some(first)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "remote write: reading the WAL checkpoint failed");
+                None
+            }
+        }
+    }
+
+    fn follow(&mut self, stop: &AtomicBool) {
+        let wal = self.st.wal.clone();
+        let first = self.load_checkpoint().unwrap_or(0);
+        let mut cur = wal_tail::segments(&wal)
+            .ok()
+            .and_then(|s| s.into_iter().find(|&i| i >= first))
+            .unwrap_or(first);
+        let mut offset = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let path = wal_tail::segment_path(&wal, cur);
+            let mut alive = true;
+            let res = wal_tail::read_from(&path, offset, &mut |r| {
+                if alive {
+                    alive = self.handle(r);
+                }
+            });
+            if !alive {
+                return;
+            }
+            let segs = wal_tail::segments(&wal).unwrap_or_default();
+            match res {
+                Ok((off, end)) => {
+                    let moved = off != offset;
+                    offset = off;
+                    let next = segs.iter().copied().find(|&i| i > cur);
+                    match (end, next) {
+                        // The writer moved on: this segment is complete once re-read.
+                        (SegmentEnd::Written, Some(n)) if !moved => {
+                            cur = n;
+                            offset = 0;
+                            continue;
+                        }
+                        (SegmentEnd::Damaged, Some(n)) => {
+                            tracing::warn!(
+                                segment = cur,
+                                "remote write: skipping damaged WAL segment tail"
+                            );
+                            cur = n;
+                            offset = 0;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    if moved {
+                        continue;
+                    }
+                }
+                Err(_) => {
+                    // The segment was truncated away (checkpoint) before we read
+                    // it: take the checkpoint's series and go on after it.
+                    let first = self.load_checkpoint().unwrap_or(cur);
+                    if let Some(n) = segs.iter().copied().find(|&i| i >= first.max(cur)) {
+                        if n != cur {
+                            tracing::warn!(
+                                from = cur,
+                                to = n,
+                                "remote write: WAL segments removed before they were sent"
+                            );
+                        }
+                        cur = n;
+                        offset = 0;
+                        continue;
+                    }
+                }
+            }
+            std::thread::sleep(self.st.poll);
+        }
+    }
+}

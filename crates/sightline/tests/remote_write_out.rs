@@ -1,0 +1,292 @@
+//! Outbound remote write (`remote_write:`): samples Sightline stores are
+//! forwarded with external labels and `write_relabel_configs` applied, to
+//! the real Prometheus as receiver (1.0), and to a sink that fails first
+//! (2.0): 5xx is retried until it succeeds, a 4xx drops only that batch, and
+//! the `prometheus_remote_storage_*` counters say so.
+
+use crate::common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Server, free_port, http_get, remote_write, start_prometheus_with};
+use sightline_model::{Labels, Sample};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match f() {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}: {last}");
+}
+
+/// Writes `n` series `name{i="k"}` with one sample each at `t` into Sightline.
+fn write_series(port: u16, name: &str, n: usize, t: i64) {
+    let series: Vec<(Labels, Vec<Sample>)> = (0..n)
+        .map(|k| {
+            (
+                Labels::from_pairs([("__name__", name.to_string()), ("i", k.to_string())]),
+                vec![Sample { t, v: k as f64 }],
+            )
+        })
+        .collect();
+    let (code, body) =
+        remote_write(port, &sightline_remote::encode_write_request_v1(&series)).unwrap();
+    assert_eq!(code, 204, "{body}");
+}
+
+fn metric(port: u16, name: &str, labels: &str) -> Option<f64> {
+    let (_, text) = http_get(port, "/metrics").ok()?;
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        let (lbl, v) = rest.rsplit_once(' ')?;
+        (lbl.contains(labels)).then(|| v.parse().ok())?
+    })
+}
+
+#[test]
+fn forwards_to_real_prometheus_with_external_labels_and_relabeling() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom_port = free_port();
+    let mut prom = start_prometheus_with(
+        dir.path(),
+        "global: {}\n",
+        prom_port,
+        &["--web.enable-remote-write-receiver"],
+    );
+    let cfg = dir.path().join("sightline.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"global: {{external_labels: {{cluster: eu1}}}}
+remote_write:
+  - url: http://127.0.0.1:{prom_port}/api/v1/write
+    name: prom
+    queue_config: {{batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 500ms}}
+    write_relabel_configs:
+      - source_labels: [__name__]
+        regex: private_.*
+        action: drop
+"#
+        ),
+    )
+    .unwrap();
+    let srv = Server::start(
+        &dir.path().join("data"),
+        &[&format!("--config.file={}", cfg.display())],
+    );
+    // Prometheus may still be starting: the queue retries until it answers.
+    let t = now_ms();
+    write_series(srv.port, "forwarded_total", 20, t);
+    write_series(srv.port, "private_total", 5, t);
+
+    eventually("the forwarded series in Prometheus", || {
+        let (code, body) = http_get(prom_port, "/api/v1/query?query=forwarded_total")
+            .map_err(|e| e.to_string())?;
+        let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        let r = v["data"]["result"].as_array().cloned().unwrap_or_default();
+        if code != 200 || r.len() != 20 {
+            return Err(format!("{code} {body}"));
+        }
+        for s in &r {
+            assert_eq!(s["metric"]["cluster"], "eu1", "{s}");
+            let i: f64 = s["metric"]["i"].as_str().unwrap().parse().unwrap();
+            assert_eq!(s["value"][1].as_str().unwrap().parse::<f64>().unwrap(), i);
+        }
+        Ok(())
+    });
+    let (_, body) = http_get(prom_port, "/api/v1/query?query=private_total").unwrap();
+    assert!(
+        body.contains("\"result\":[]"),
+        "dropped by relabeling: {body}"
+    );
+    let labels = format!("remote_name=\"prom\",url=\"http://127.0.0.1:{prom_port}/api/v1/write\"");
+    eventually("the queue's counters", || {
+        let sent = metric(srv.port, "prometheus_remote_storage_samples_total", &labels);
+        let dropped = metric(
+            srv.port,
+            "prometheus_remote_storage_samples_dropped_total",
+            &labels,
+        );
+        let highest = metric(
+            srv.port,
+            "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+            &labels,
+        );
+        if sent == Some(20.0) && dropped == Some(5.0) && highest == Some(t as f64 / 1000.0) {
+            Ok(())
+        } else {
+            Err(format!(
+                "sent {sent:?} dropped {dropped:?} highest {highest:?}"
+            ))
+        }
+    });
+    let _ = prom.kill();
+    let _ = prom.wait();
+}
+
+type Shared<T> = Arc<Mutex<Vec<T>>>;
+
+/// What the sink saw of one accepted request.
+#[derive(Clone, Debug)]
+struct Accepted {
+    content_type: String,
+    version: String,
+    body: Vec<u8>,
+}
+
+/// An HTTP sink answering the statuses in `script` in turn, then 204; it
+/// keeps the requests it accepted.
+fn scripted_sink(script: Vec<u16>) -> (u16, Shared<Accepted>, Shared<u16>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let (acc, ans) = (accepted.clone(), answered.clone());
+    let script = Arc::new(Mutex::new(script.into_iter()));
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let (acc, ans, script) = (acc.clone(), ans.clone(), script.clone());
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 65536];
+                loop {
+                    let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..p]).to_string();
+                    let header = |name: &str| {
+                        head.lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                            })
+                            .unwrap_or_default()
+                    };
+                    let len: usize = header("content-length").parse().unwrap_or(0);
+                    while buf.len() < p + 4 + len {
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body = buf[p + 4..p + 4 + len].to_vec();
+                    buf.drain(..p + 4 + len);
+                    let code = script.lock().unwrap().next().unwrap_or(204);
+                    ans.lock().unwrap().push(code);
+                    if code == 204 {
+                        acc.lock().unwrap().push(Accepted {
+                            content_type: header("content-type"),
+                            version: header("x-prometheus-remote-write-version"),
+                            body,
+                        });
+                    }
+                    let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n\r\n");
+                    if s.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, accepted, answered)
+}
+
+#[test]
+fn retries_server_errors_drops_refused_batches_and_speaks_2_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink_port, accepted, answered) = scripted_sink(vec![503, 503, 400]);
+    let cfg = dir.path().join("sightline.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"remote_write:
+  - url: http://127.0.0.1:{sink_port}/receive
+    protobuf_message: io.prometheus.write.v2.Request
+    queue_config: {{batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 200ms}}
+"#
+        ),
+    )
+    .unwrap();
+    let srv = Server::start(
+        &dir.path().join("data"),
+        &[&format!("--config.file={}", cfg.display())],
+    );
+    let t = now_ms();
+    write_series(srv.port, "first_batch", 30, t);
+    eventually("two 503s and a 400", || {
+        let a = answered.lock().unwrap().clone();
+        if a == [503, 503, 400] {
+            Ok(())
+        } else {
+            Err(format!("{a:?}"))
+        }
+    });
+    write_series(srv.port, "second_batch", 40, t + 1);
+    eventually("the second batch accepted", || {
+        let got: usize = accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let raw = sightline_remote::decompress_snappy(&a.body, 1 << 26).unwrap();
+                sightline_remote::decode_proto(sightline_remote::WriteProto::V2, &raw)
+                    .unwrap()
+                    .sample_count()
+            })
+            .sum();
+        if got == 40 {
+            Ok(())
+        } else {
+            Err(format!("{got} samples accepted"))
+        }
+    });
+    let acc = accepted.lock().unwrap().clone();
+    for a in &acc {
+        assert_eq!(
+            a.content_type,
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+        );
+        assert_eq!(a.version, "2.0.0");
+        let raw = sightline_remote::decompress_snappy(&a.body, 1 << 26).unwrap();
+        let w = sightline_remote::decode_proto(sightline_remote::WriteProto::V2, &raw).unwrap();
+        for s in &w.series {
+            assert_eq!(s.labels.metric_name(), Some("second_batch"), "{s:?}");
+            assert_eq!(s.samples[0].t, t + 1);
+        }
+    }
+    let labels = format!("url=\"http://127.0.0.1:{sink_port}/receive\"");
+    eventually("the counters", || {
+        let m = |n: &str| metric(srv.port, n, &labels);
+        let got = (
+            m("prometheus_remote_storage_samples_total"),
+            m("prometheus_remote_storage_samples_retried_total"),
+            m("prometheus_remote_storage_samples_failed_total"),
+            m("prometheus_remote_storage_samples_pending"),
+        );
+        if got == (Some(40.0), Some(60.0), Some(30.0), Some(0.0)) {
+            Ok(())
+        } else {
+            Err(format!("sent, retried, failed, pending = {got:?}"))
+        }
+    });
+}
