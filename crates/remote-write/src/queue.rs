@@ -120,18 +120,35 @@ async fn shard(
 }
 
 /// Groups a batch by series, in first-seen order, for the wire.
-fn by_series(batch: &[OutSample]) -> Vec<(Labels, Vec<Sample>)> {
-    let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
-    let mut index: std::collections::HashMap<*const Labels, usize> = Default::default();
+fn by_series(batch: &[OutSample]) -> Vec<(Arc<Labels>, Vec<Sample>)> {
+    let mut out: Vec<(Arc<Labels>, Vec<Sample>)> = Vec::new();
+    let mut index: std::collections::HashMap<*const Labels, usize> =
+        std::collections::HashMap::with_capacity(batch.len());
     for s in batch {
-        let key = Arc::as_ptr(&s.labels);
-        let i = *index.entry(key).or_insert_with(|| {
-            out.push(((*s.labels).clone(), Vec::new()));
+        let i = *index.entry(Arc::as_ptr(&s.labels)).or_insert_with(|| {
+            out.push((s.labels.clone(), Vec::new()));
             out.len() - 1
         });
         out[i].1.push(Sample { t: s.t, v: s.v });
     }
     out
+}
+
+/// The snappy-compressed request body in the configured protocol.
+fn encode(series: &[(Arc<Labels>, Vec<Sample>)], v2: bool) -> Vec<u8> {
+    if v2 {
+        let owned: Vec<(Labels, Vec<Sample>)> = series
+            .iter()
+            .map(|(l, s)| ((**l).clone(), s.clone()))
+            .collect();
+        return sightline_remote::encode_write_request_v2(&owned);
+    }
+    // 1.0 is written straight from the shared label sets: no copies.
+    let refs: Vec<(&Labels, &[Sample])> =
+        series.iter().map(|(l, s)| (&**l, s.as_slice())).collect();
+    let mut raw = Vec::with_capacity(series.len() * 128);
+    sightline_remote::write_request_v1_into(&refs, &mut raw);
+    sightline_remote::compress_snappy(&raw)
 }
 
 enum Outcome {
@@ -148,11 +165,7 @@ async fn send_with_retries(
 ) -> bool {
     let st = &sender.settings;
     let series = by_series(batch);
-    let body = if st.v2 {
-        sightline_remote::encode_write_request_v2(&series)
-    } else {
-        sightline_remote::encode_write_request_v1(&series)
-    };
+    let body = encode(&series, st.v2);
     let n = batch.len() as u64;
     let newest = batch.iter().map(|s| s.t).max().unwrap_or(i64::MIN);
     let mut backoff = st.min_backoff;

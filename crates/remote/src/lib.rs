@@ -19,7 +19,7 @@ pub use decode::{
 };
 pub use encode::{
     SymbolTable, compress_snappy, encode_write_request_v1, encode_write_request_v2,
-    write_request_v1, write_request_v2,
+    write_request_v1, write_request_v1_into, write_request_v2,
 };
 pub use error::RemoteError;
 pub use media::{WriteProto, check_content_encoding, write_proto_from_content_type};
