@@ -53,7 +53,7 @@ pub fn write_request_v1(series: &[(Labels, Vec<Sample>)]) -> prompb::WriteReques
 /// path. Byte-identical to prost's encoding of [`write_request_v1`].
 pub fn write_request_v1_into(series: &[(&Labels, &[Sample])], out: &mut Vec<u8>) {
     fn varint_len(v: u64) -> usize {
-        ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+        (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
     }
     fn put_varint(out: &mut Vec<u8>, mut v: u64) {
         while v >= 0x80 {
