@@ -5,7 +5,7 @@
 //! from each `alerting.alertmanagers` entry's service discovery and target
 //! relabeling, as in Prometheus's `notifier` package.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -389,51 +389,104 @@ impl AlertmanagerSet {
 /// Posts queued alerts to external Alertmanagers in batches; a full queue
 /// drops the oldest alerts, as Prometheus does.
 pub struct ExternalSink {
-    queue: Arc<Mutex<VecDeque<NotifyAlert>>>,
-    wake: Arc<tokio::sync::Notify>,
     sets: Arc<RwLock<Vec<Arc<AlertmanagerSet>>>>,
     opts: Mutex<DiscoveryOptions>,
+    /// One queue and send loop per Alertmanager (Prometheus 3.x), keyed by
+    /// the set it belongs to and its URL: a slow or dead Alertmanager delays
+    /// only its own alerts.
+    queues: Mutex<HashMap<(usize, String), Arc<AmQueue>>>,
     counts: Arc<Mutex<BTreeMap<String, SendCounts>>>,
     dropped: Arc<AtomicU64>,
 }
 
+/// The alerts waiting for one Alertmanager, and its send loop.
+struct AmQueue {
+    alerts: Mutex<VecDeque<NotifyAlert>>,
+    wake: tokio::sync::Notify,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl AmQueue {
+    /// Ends the send loop (the Alertmanager is gone); queued alerts are dropped.
+    fn stop(&self) {
+        if let Some(t) = self.task.lock().take() {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for ExternalSink {
+    fn drop(&mut self) {
+        for q in self.queues.lock().values() {
+            q.stop();
+        }
+    }
+}
+
 impl ExternalSink {
-    /// Starts the sender task on the current tokio runtime, with no Alertmanagers.
+    /// A sink with no Alertmanagers; queues start on the current tokio
+    /// runtime as Alertmanagers are discovered.
     pub fn start() -> Arc<ExternalSink> {
-        let s = Arc::new(ExternalSink {
-            queue: Arc::new(Mutex::new(VecDeque::new())),
-            wake: Arc::new(tokio::sync::Notify::new()),
+        Arc::new(ExternalSink {
             sets: Arc::new(RwLock::new(Vec::new())),
             opts: Mutex::new(DiscoveryOptions::default()),
+            queues: Mutex::new(HashMap::new()),
             counts: Arc::new(Mutex::new(BTreeMap::new())),
             dropped: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The queue of `url` in `set`, started on first use.
+    fn queue_for(&self, set: &Arc<AlertmanagerSet>, url: &str) -> Arc<AmQueue> {
+        let key = (Arc::as_ptr(set) as usize, url.to_string());
+        let mut queues = self.queues.lock();
+        if let Some(q) = queues.get(&key) {
+            return q.clone();
+        }
+        let q = Arc::new(AmQueue {
+            alerts: Mutex::new(VecDeque::new()),
+            wake: tokio::sync::Notify::new(),
+            task: Mutex::new(None),
         });
-        let (queue, wake, sets) = (s.queue.clone(), s.wake.clone(), s.sets.clone());
-        let (counts, dropped) = (s.counts.clone(), s.dropped.clone());
-        tokio::spawn(async move {
+        let q2 = q.clone();
+        let (set, url2) = (set.clone(), url.to_string());
+        let (counts, dropped) = (self.counts.clone(), self.dropped.clone());
+        let task = tokio::spawn(async move {
+            let q = q2;
             loop {
-                wake.notified().await;
-                loop {
-                    let batch: Vec<NotifyAlert> = {
-                        let mut q = queue.lock();
-                        let n = q.len().min(MAX_BATCH);
-                        q.drain(..n).collect()
-                    };
-                    if batch.is_empty() {
-                        break;
+                let batch: Vec<NotifyAlert> = {
+                    let mut a = q.alerts.lock();
+                    let n = a.len().min(MAX_BATCH);
+                    a.drain(..n).collect()
+                };
+                if batch.is_empty() {
+                    let notified = q.wake.notified();
+                    tokio::pin!(notified);
+                    // Register before re-checking, so a wake between the two is not lost.
+                    notified.as_mut().enable();
+                    if !q.alerts.lock().is_empty() {
+                        continue;
                     }
-                    let sets = sets.read().clone();
-                    let attempted = sets.iter().any(|s| !s.active().is_empty());
-                    let sends = sets.iter().flat_map(|s| post_set(s, &batch, &counts));
-                    let delivered = futures_join(sends).await;
-                    // As Prometheus: a batch no Alertmanager took is dropped.
-                    if attempted && !delivered {
-                        dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    }
+                    notified.await;
+                    continue;
+                }
+                let n = batch.len() as u64;
+                let body = bytes_of(&batch.iter().map(NotifyAlert::to_json).collect::<Vec<_>>());
+                let ok = post_one(&set, &url2, body).await;
+                let mut c = counts.lock();
+                let e = c.entry(url2.clone()).or_default();
+                // Prometheus counts every alert sent, and those of failed
+                // requests as errors; a batch the Alertmanager did not take is dropped.
+                e.sent += n;
+                if !ok {
+                    e.errors += n;
+                    dropped.fetch_add(n, Ordering::Relaxed);
                 }
             }
         });
-        s
+        *q.task.lock() = Some(task);
+        queues.insert(key, q.clone());
+        q
     }
 
     /// Where relative `file_sd` paths are resolved (the config file's directory).
@@ -490,68 +543,6 @@ impl ExternalSink {
     }
 }
 
-/// Runs the posts concurrently; true when at least one succeeded.
-async fn futures_join(
-    futs: impl Iterator<Item = impl std::future::Future<Output = bool> + Send + 'static>,
-) -> bool {
-    let handles: Vec<_> = futs.map(tokio::spawn).collect();
-    let mut any = false;
-    for h in handles {
-        any |= h.await.unwrap_or(false);
-    }
-    any
-}
-
-/// One POST per active Alertmanager of the set, after the set's
-/// `alert_relabel_configs`.
-fn post_set(
-    set: &Arc<AlertmanagerSet>,
-    batch: &[NotifyAlert],
-    counts: &Arc<Mutex<BTreeMap<String, SendCounts>>>,
-) -> Vec<impl std::future::Future<Output = bool> + Send + 'static> {
-    let urls = set.active();
-    if urls.is_empty() {
-        return Vec::new();
-    }
-    let alerts: Vec<serde_json::Value> = batch
-        .iter()
-        .filter_map(|a| {
-            let labels =
-                sightline_scrape::relabel::process(&a.labels, &set.cfg.alert_relabel_configs)?;
-            (!labels.is_empty()).then(|| {
-                NotifyAlert {
-                    labels,
-                    ..a.clone()
-                }
-                .to_json()
-            })
-        })
-        .collect();
-    if alerts.is_empty() {
-        return Vec::new();
-    }
-    let body = bytes_of(&alerts);
-    let n = alerts.len() as u64;
-    urls.into_iter()
-        .map(|url| {
-            let set = set.clone();
-            let body = body.clone();
-            let counts = counts.clone();
-            async move {
-                let ok = post_one(&set, &url, body).await;
-                // Prometheus counts every alert sent, and those of failed requests as errors.
-                let mut c = counts.lock();
-                let e = c.entry(url).or_default();
-                e.sent += n;
-                if !ok {
-                    e.errors += n;
-                }
-                ok
-            }
-        })
-        .collect()
-}
-
 /// One POST of a batch to one Alertmanager; true on a 2xx answer.
 async fn post_one(set: &AlertmanagerSet, url: &str, body: Vec<u8>) -> bool {
     let req = set
@@ -589,26 +580,61 @@ fn bytes_of(alerts: &[serde_json::Value]) -> Vec<u8> {
 
 impl AlertSink for ExternalSink {
     fn send(&self, alerts: &[NotifyAlert]) {
-        let mut q = self.queue.lock();
-        q.extend(alerts.iter().cloned());
-        let over = q.len().saturating_sub(QUEUE_CAPACITY);
-        if over > 0 {
-            q.drain(..over);
-            self.dropped.fetch_add(over as u64, Ordering::Relaxed);
-            tracing::warn!(
-                dropped = over,
-                "alert notification queue full, dropping alerts"
-            );
+        let sets = self.sets.read().clone();
+        let mut live = std::collections::HashSet::new();
+        for set in &sets {
+            let urls = set.active();
+            if urls.is_empty() {
+                continue;
+            }
+            // The set's alert_relabel_configs apply before queueing.
+            let relabeled: Vec<NotifyAlert> = alerts
+                .iter()
+                .filter_map(|a| {
+                    let labels = sightline_scrape::relabel::process(
+                        &a.labels,
+                        &set.cfg.alert_relabel_configs,
+                    )?;
+                    (!labels.is_empty()).then(|| NotifyAlert {
+                        labels,
+                        ..a.clone()
+                    })
+                })
+                .collect();
+            for url in urls {
+                live.insert((Arc::as_ptr(set) as usize, url.clone()));
+                if relabeled.is_empty() {
+                    continue;
+                }
+                let q = self.queue_for(set, &url);
+                let mut a = q.alerts.lock();
+                a.extend(relabeled.iter().cloned());
+                let over = a.len().saturating_sub(QUEUE_CAPACITY);
+                if over > 0 {
+                    a.drain(..over);
+                    self.dropped.fetch_add(over as u64, Ordering::Relaxed);
+                    tracing::warn!(alertmanager = %url, dropped = over, "alert notification queue full, dropping alerts");
+                }
+                drop(a);
+                q.wake.notify_one();
+            }
         }
-        drop(q);
-        self.wake.notify_one();
+        // Alertmanagers no longer discovered (or of replaced sets) stop.
+        self.queues.lock().retain(|k, q| {
+            let keep = live.contains(k);
+            if !keep {
+                q.stop();
+            }
+            keep
+        });
     }
 
     fn stats(&self) -> SinkStats {
         let sets = self.sets.read().clone();
+        let queues = self.queues.lock();
         SinkStats {
-            queue_length: self.queue.lock().len(),
-            queue_capacity: QUEUE_CAPACITY,
+            queue_length: queues.values().map(|q| q.alerts.lock().len()).sum(),
+            queue_capacity: QUEUE_CAPACITY * queues.len().max(1),
             dropped: self.dropped.load(Ordering::Relaxed),
             alertmanagers_discovered: sets.iter().map(|s| s.active().len()).sum(),
             per_alertmanager: self.counts.lock().clone(),

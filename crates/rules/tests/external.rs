@@ -450,3 +450,63 @@ async fn kubernetes_pods_kept_by_label_and_port() {
     let r = send_until(&sink, &[alert("A", "critical")], &mut rx).await;
     assert_eq!(r.line, "POST /api/v2/alerts HTTP/1.1");
 }
+
+/// A server that accepts connections and reads requests but never answers.
+async fn hanging_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = sock.read(&mut chunk).await {
+                    if n == 0 {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_hanging_alertmanager_does_not_delay_the_others() {
+    install_crypto();
+    let hang = hanging_server().await;
+    let (addr, mut rx) = http_sink().await;
+    let sink = sink_for(
+        &format!(
+            "alerting:\n  alertmanagers:\n    - timeout: 60s\n      static_configs: [{{targets: ['{hang}', '{addr}']}}]\n"
+        ),
+        None,
+    );
+    wait_active(&sink, 2).await;
+    // Each Alertmanager has its own queue and send loop (Prometheus 3.x): the
+    // healthy one gets every batch at once while the other one's first
+    // request is still waiting for its 60s timeout.
+    for name in ["First", "Second", "Third"] {
+        sink.send(&[alert(name, "critical")]);
+        let r = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("batch {name} held up by the hanging Alertmanager"))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v[0]["labels"]["alertname"], name, "{}", r.body);
+    }
+    // The counts follow the answer, which the sink sends after recording.
+    let url = format!("http://{addr}/api/v2/alerts");
+    let mut st = sink.stats();
+    for _ in 0..100 {
+        if st.per_alertmanager.get(&url).is_some_and(|c| c.sent == 3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        st = sink.stats();
+    }
+    assert_eq!(st.alertmanagers_discovered, 2);
+    let healthy = &st.per_alertmanager[&url];
+    assert_eq!((healthy.sent, healthy.errors), (3, 0));
+    // The hanging one's queue holds what it has not sent yet.
+    assert_eq!(st.queue_length, 2, "{st:?}");
+}
