@@ -1,5 +1,5 @@
 //! Service discovery: turns `static_configs`, `file_sd_configs`,
-//! `kubernetes_sd_configs` and `http_sd_configs` into target groups, the way Prometheus's
+//! `kubernetes_sd_configs`, `http_sd_configs` and `dns_sd_configs` into target groups, the way Prometheus's
 //! `discovery` package does.
 //!
 //! Every provider runs as a task that sends `Vec<TargetGroup>` updates; a
@@ -7,6 +7,7 @@
 //! no targets clears it. [`Discovery`] merges the providers of one scrape job
 //! and publishes the full, throttled set on a `watch` channel.
 
+pub mod dns_sd;
 pub mod file;
 pub mod http;
 pub mod http_sd;
@@ -18,7 +19,7 @@ pub mod tls;
 
 use std::collections::BTreeMap;
 
-pub use merge::{Discovery, DiscoveryOptions, Updates};
+pub use merge::{Discovery, DiscoveryOptions, SdConfigs, Updates};
 
 /// Labels of one target or group, before relabeling (Prometheus `model.LabelSet`).
 pub type LabelSet = BTreeMap<String, String>;

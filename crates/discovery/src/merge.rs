@@ -41,6 +41,18 @@ pub struct DiscoveryOptions {
     pub throttle: Duration,
     /// Directory relative `file_sd` paths are resolved against (the config file's).
     pub base_dir: PathBuf,
+    /// Name servers for `dns_sd_configs`; empty means the system's (`/etc/resolv.conf`).
+    pub dns_servers: Vec<std::net::SocketAddr>,
+}
+
+/// The discovery sections of one scrape job or Alertmanager entry.
+#[derive(Default, Clone, Copy)]
+pub struct SdConfigs<'a> {
+    pub statics: &'a [StaticConfig],
+    pub files: &'a [FileSdConfig],
+    pub kubes: &'a [KubernetesSdConfig],
+    pub https: &'a [GenericSdConfig],
+    pub dnss: &'a [GenericSdConfig],
 }
 
 impl Default for DiscoveryOptions {
@@ -48,6 +60,7 @@ impl Default for DiscoveryOptions {
         DiscoveryOptions {
             throttle: Duration::from_secs(5),
             base_dir: PathBuf::from("."),
+            dns_servers: Vec::new(),
         }
     }
 }
@@ -76,6 +89,27 @@ impl Discovery {
         https: &[GenericSdConfig],
         opts: &DiscoveryOptions,
     ) -> Discovery {
+        Self::start_sd(
+            SdConfigs {
+                statics,
+                files,
+                kubes,
+                https,
+                dnss: &[],
+            },
+            opts,
+        )
+    }
+
+    /// Starts a provider for every section of `sd`.
+    pub fn start_sd(sd: SdConfigs<'_>, opts: &DiscoveryOptions) -> Discovery {
+        let SdConfigs {
+            statics,
+            files,
+            kubes,
+            https,
+            dnss,
+        } = sd;
         let (tx, rx) = mpsc::unbounded_channel();
         let mut tasks = Vec::new();
         let mut provider = 0usize;
@@ -112,6 +146,17 @@ impl Discovery {
             match crate::http_sd::HttpDiscovery::new(h) {
                 Ok(sd) => tasks.push(tokio::spawn(sd.run(up))),
                 Err(e) => tracing::error!(error = %e, "cannot start HTTP discovery"),
+            }
+        }
+        for d in dnss {
+            provider += 1;
+            let up = Updates {
+                provider,
+                tx: tx.clone(),
+            };
+            match crate::dns_sd::DnsDiscovery::new(d, &opts.dns_servers) {
+                Ok(sd) => tasks.push(tokio::spawn(sd.run(up))),
+                Err(e) => tracing::error!(error = %e, "cannot start DNS discovery"),
             }
         }
         drop(tx);

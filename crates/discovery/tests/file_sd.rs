@@ -151,6 +151,7 @@ async fn discovery_merges_static_and_file_groups() {
     let opts = DiscoveryOptions {
         throttle: Duration::from_millis(10),
         base_dir: dir.path().to_path_buf(),
+        ..DiscoveryOptions::default()
     };
     let d = Discovery::start(
         &sc.static_configs,

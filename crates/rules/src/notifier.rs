@@ -291,18 +291,21 @@ impl AlertmanagerSet {
         for (name, _) in cfg
             .generic_sd_configs()
             .into_iter()
-            .filter(|(n, _)| *n != "http_sd_configs")
+            .filter(|(n, _)| !matches!(*n, "http_sd_configs" | "dns_sd_configs"))
         {
             tracing::warn!(
                 mechanism = name,
                 "service discovery mechanism not implemented; it finds no Alertmanagers"
             );
         }
-        let discovery = Arc::new(Discovery::start_with_http(
-            &cfg.static_configs,
-            &cfg.file_sd_configs,
-            &cfg.kubernetes_sd_configs,
-            &cfg.http_sd_configs,
+        let discovery = Arc::new(Discovery::start_sd(
+            sightline_discovery::SdConfigs {
+                statics: &cfg.static_configs,
+                files: &cfg.file_sd_configs,
+                kubes: &cfg.kubernetes_sd_configs,
+                https: &cfg.http_sd_configs,
+                dnss: &cfg.dns_sd_configs,
+            },
             opts,
         ));
         Ok(Self::with_discovery(cfg, client, discovery))

@@ -145,7 +145,8 @@ fn sd_key(cfg: &ScrapeConfig) -> String {
         cfg.static_configs,
         cfg.file_sd_configs,
         cfg.kubernetes_sd_configs,
-        cfg.http_sd_configs
+        cfg.http_sd_configs,
+        cfg.dns_sd_configs
     ])
     .to_string()
 }
@@ -165,6 +166,11 @@ impl ScrapeManager {
     /// Where relative `file_sd` paths are resolved (the config file's directory).
     pub fn set_config_dir(&self, dir: impl Into<PathBuf>) {
         self.inner.opts.lock().base_dir = dir.into();
+    }
+
+    /// Name servers for `dns_sd_configs` instead of the system's (tests).
+    pub fn set_dns_servers(&self, servers: Vec<std::net::SocketAddr>) {
+        self.inner.opts.lock().dns_servers = servers;
     }
 
     /// Minimum time between two target syncs of one pool (default 5s, as Prometheus).
@@ -205,11 +211,14 @@ impl ScrapeManager {
                 self.sync_pool(p, &job, &groups);
                 continue;
             }
-            let discovery = Discovery::start_with_http(
-                &sc.static_configs,
-                &sc.file_sd_configs,
-                &sc.kubernetes_sd_configs,
-                &sc.http_sd_configs,
+            let discovery = Discovery::start_sd(
+                sightline_discovery::SdConfigs {
+                    statics: &sc.static_configs,
+                    files: &sc.file_sd_configs,
+                    kubes: &sc.kubernetes_sd_configs,
+                    https: &sc.http_sd_configs,
+                    dnss: &sc.dns_sd_configs,
+                },
                 &opts,
             );
             let sync_task = tokio::spawn(sync_loop(
