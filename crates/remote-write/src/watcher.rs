@@ -193,3 +193,91 @@ impl Watcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_tsdb::{Appendable, Db, Options};
+
+    fn recv_values(rx: &mut mpsc::Receiver<Vec<OutSample>>, n: usize) -> Vec<(String, i64, f64)> {
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while got.len() < n {
+            assert!(std::time::Instant::now() < deadline, "only {got:?}");
+            match rx.try_recv() {
+                Ok(b) => got.extend(
+                    b.into_iter()
+                        .map(|s| (s.labels.get("job").unwrap_or("").to_string(), s.t, s.v)),
+                ),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        got
+    }
+
+    fn start(
+        dir: &std::path::Path,
+        start_ms: i64,
+    ) -> (mpsc::Receiver<Vec<OutSample>>, Arc<AtomicBool>) {
+        let (tx, rx) = mpsc::channel(64);
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = WatcherSettings {
+            wal: sightline_tsdb::wal_tail::wal_dir(dir),
+            start_ms,
+            external_labels: vec![("cluster".into(), "c1".into())],
+            relabel: Vec::new(),
+            poll: Duration::from_millis(10),
+        };
+        let s2 = stop.clone();
+        std::thread::spawn(move || run(st, tx, Arc::new(QueueMetrics::default()), s2));
+        (rx, stop)
+    }
+
+    #[test]
+    fn follows_the_wal_across_a_checkpoint_and_new_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        let a = Labels::from_pairs([("__name__", "m"), ("job", "a")]);
+        let b = Labels::from_pairs([("__name__", "m"), ("job", "b")]);
+        let (mut rx, stop) = start(dir.path(), 0);
+        let mut app = db.appender();
+        app.append(&a, 1_000, 1.0).unwrap();
+        app.commit().unwrap();
+        assert_eq!(recv_values(&mut rx, 1), [("a".into(), 1_000, 1.0)]);
+
+        // A block cut rotates the WAL and replaces old segments with a checkpoint.
+        db.cut_block(0, 10_000).unwrap();
+        let mut app = db.appender();
+        app.append(&a, 20_000, 2.0).unwrap();
+        app.append(&b, 20_000, 3.0).unwrap();
+        app.commit().unwrap();
+        let got = recv_values(&mut rx, 2);
+        assert_eq!(got, [("a".into(), 20_000, 2.0), ("b".into(), 20_000, 3.0)]);
+        stop.store(true, Ordering::Relaxed);
+
+        // A watcher starting now learns series `a` from the checkpoint and
+        // sends only what is newer than its start.
+        let (mut rx2, stop2) = start(dir.path(), 20_000);
+        let mut app = db.appender();
+        app.append(&a, 30_000, 4.0).unwrap();
+        app.commit().unwrap();
+        assert_eq!(recv_values(&mut rx2, 1), [("a".into(), 30_000, 4.0)]);
+        let batch_labels = {
+            let mut app = db.appender();
+            app.append(&b, 31_000, 5.0).unwrap();
+            app.commit().unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(batch) = rx2.try_recv() {
+                    break batch[0].labels.clone();
+                }
+                assert!(std::time::Instant::now() < deadline);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        // External labels are added to every series.
+        assert_eq!(batch_labels.get("cluster"), Some("c1"));
+        stop2.store(true, Ordering::Relaxed);
+        db.close().unwrap();
+    }
+}
