@@ -5,11 +5,24 @@ use super::ast::*;
 use super::binary::build_binary;
 use super::functions;
 use super::lexer::{Tok, Token};
-use super::{ParseError, Parser, err, kw};
+use super::{MAX_NESTING_DEPTH, ParseError, Parser, err, kw};
 
 impl Parser {
     /// Precedence climbing over binary operators; `^` is right-associative.
     pub(super) fn expr(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
+        if self.depth >= MAX_NESTING_DEPTH {
+            return err(
+                self.start(),
+                format!("expression nested too deeply (more than {MAX_NESTING_DEPTH} levels)"),
+            );
+        }
+        self.depth += 1;
+        let res = self.expr_at_depth(min_prec);
+        self.depth -= 1;
+        res
+    }
+
+    fn expr_at_depth(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
         let mut lhs = self.unary()?;
         while let Some(op) = self.binop() {
             let prec = op.precedence();

@@ -98,6 +98,9 @@ pub fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
     let b = input.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    // `[...]` nesting: a `:` there separates a subquery's range and step;
+    // elsewhere it starts a metric name (`:foo`), as in Prometheus's lexer.
+    let mut brackets = 0usize;
     while i < b.len() {
         let c = b[i];
         if c.is_ascii_whitespace() {
@@ -117,10 +120,16 @@ pub fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
             b')' => (Tok::RParen, 1),
             b'{' => (Tok::LBrace, 1),
             b'}' => (Tok::RBrace, 1),
-            b'[' => (Tok::LBracket, 1),
-            b']' => (Tok::RBracket, 1),
+            b'[' => {
+                brackets += 1;
+                (Tok::LBracket, 1)
+            }
+            b']' => {
+                brackets = brackets.saturating_sub(1);
+                (Tok::RBracket, 1)
+            }
             b',' => (Tok::Comma, 1),
-            b':' => (Tok::Colon, 1),
+            b':' if brackets > 0 => (Tok::Colon, 1),
             b'@' => (Tok::At, 1),
             b'+' => (Tok::Add, 1),
             b'-' => (Tok::Sub, 1),

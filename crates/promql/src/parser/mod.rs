@@ -66,6 +66,7 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
             toks,
             i: 0,
             allow_empty_selector: false,
+            depth: 0,
         };
         if p.peek() == &Tok::Eof {
             return Err(ParseError::new(0, "no expression found in input".into()));
@@ -96,11 +97,20 @@ pub fn parse_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
     }
 }
 
+/// How deeply expressions may nest (parentheses, function and aggregation
+/// arguments, unary operators, right-associative `^`). The parser and the
+/// tree walks after it recurse once per level, so without a bound a short
+/// query like `((((...))))` overflows the thread's stack and aborts the
+/// process; past this depth parsing fails with an error instead.
+pub const MAX_NESTING_DEPTH: usize = 128;
+
 struct Parser {
     toks: Vec<Token>,
     i: usize,
     /// Parsing the label-selector argument of `info()`, which may match everything.
     allow_empty_selector: bool,
+    /// Current nesting of [`Parser::expr`] calls, bounded by [`MAX_NESTING_DEPTH`].
+    depth: usize,
 }
 
 fn kw(t: &Tok, word: &str) -> bool {
@@ -220,6 +230,44 @@ mod tests {
     }
 
     #[test]
+    fn nesting_depth_is_bounded() {
+        // Found by fuzzing: deep nesting overflowed the stack, aborting the
+        // process instead of returning an error.
+        let parens = |n: usize| format!("{}1{}", "(".repeat(n), ")".repeat(n));
+        std::thread::Builder::new()
+            .stack_size(2 << 20) // a tokio worker's default
+            .spawn(move || {
+                let e = parse(&parens(MAX_NESTING_DEPTH - 1)).unwrap();
+                let _ = (e.to_string(), pretty(&e, 0));
+                let n = 100_000;
+                for q in [
+                    parens(MAX_NESTING_DEPTH),
+                    parens(n),
+                    format!("{}1", "-".repeat(n)),
+                    format!("1{}", "^1".repeat(n)),
+                    format!("{}x{}", "abs(".repeat(n), ")".repeat(n)),
+                ] {
+                    let e = parse(&q).unwrap_err();
+                    assert!(e.msg.contains("nested too deeply"), "{e}");
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn metric_name_may_start_with_colon() {
+        let e = parse(":foo").unwrap();
+        assert!(matches!(&e, Expr::Vector(vs) if vs.name.as_deref() == Some(":foo")));
+        let e = parse("foo[5m:]").unwrap();
+        assert!(matches!(e, Expr::Subquery { step: None, .. }));
+        let e = parse("foo[5m :1m]").unwrap();
+        assert!(matches!(e, Expr::Subquery { step: Some(_), .. }));
+        assert!(parse("foo[5m:1m:]").is_err());
+    }
+
+    #[test]
     fn precedence() {
         let e = parse("-2 ^ 2").unwrap();
         assert_eq!(e.to_string(), "-2 ^ 2");
@@ -256,6 +304,15 @@ mod tests {
             "histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))",
             "foo offset -5m",
             "rate(foo[1m] anchored)",
+            // Found by fuzzing: the bare-string name printed outside the
+            // braces next to another `__name__` matcher did not re-parse.
+            "{__name__=\"a\",\"e\"}[0h0m]",
+            "{__name__!=\"a\", \"e\"}",
+            // Found by fuzzing: `{"::tf"}` printed as `::tf`, which the lexer
+            // rejected; Prometheus reads a leading `:` outside `[...]` as the
+            // start of a metric name.
+            "{\"::tf\"}",
+            "max_over_time(:foo:bar{a=\"b\"}[5m:1m])",
         ] {
             let e = parse(q).unwrap();
             let s = e.to_string();

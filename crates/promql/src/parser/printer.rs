@@ -158,9 +158,13 @@ fn selector_body(vs: &VectorSelector) -> String {
                 && Some(&m.value) == vs.name.as_ref())
         })
         .collect();
+    // Another `__name__` matcher (e.g. `{__name__="a", "b"}`) cannot stay
+    // in the braces behind a name written outside them: that re-parses as
+    // "metric name must not be set twice". Keep the name inside then.
+    let other_name_matcher = ms.iter().any(|m| m.name == "__name__");
     let mut name_inside = false;
     if let Some(n) = &vs.name {
-        if is_plain_metric(n) {
+        if is_plain_metric(n) && !other_name_matcher {
             s.push_str(n);
         } else {
             name_inside = true;
