@@ -283,11 +283,18 @@ pub struct ResultSet {
     pub select: Vec<(String, Field)>,
 }
 
+/// How deeply parentheses may nest. The parser recurses once per level, so
+/// without a bound a short query like `{((((...))))}` overflows the thread's
+/// stack and aborts the process; past this depth parsing fails instead.
+pub const MAX_NESTING_DEPTH: usize = 128;
+
 struct Parser {
     toks: Vec<(usize, Tok)>,
     pos: usize,
     end_col: usize,
     attrs: Vec<String>,
+    /// Open parentheses around the current position.
+    depth: usize,
 }
 
 enum Attr {
@@ -310,6 +317,18 @@ impl Parser {
         self.pos += 1;
         t
     }
+    /// Opens one more level of parentheses at `col`.
+    fn enter(&mut self, col: usize) -> Result<(), ParseError> {
+        if self.depth >= MAX_NESTING_DEPTH {
+            return err(
+                col,
+                format!("parentheses nested too deeply (more than {MAX_NESTING_DEPTH} levels)"),
+            );
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn expect(&mut self, want: Tok, what: &str) -> Result<(), ParseError> {
         let col = self.col();
         match self.next() {
@@ -382,12 +401,14 @@ impl Parser {
                 Ok(Spanset::Filter(c))
             }
             Some(Tok::LParen) => {
+                self.enter(col)?;
                 let s = self.spanset_expr()?;
                 if self.peek() == Some(&Tok::Pipe) {
                     let c = self.col();
                     return err(c, "pipelines inside parentheses are not supported");
                 }
                 self.expect(Tok::RParen, ")")?;
+                self.depth -= 1;
                 Ok(s)
             }
             Some(Tok::Ident(n)) => {
@@ -575,9 +596,11 @@ impl Parser {
 
     fn unary(&mut self) -> Result<Cond, ParseError> {
         if self.peek() == Some(&Tok::LParen) {
+            self.enter(self.col())?;
             self.pos += 1;
             let c = self.or_cond()?;
             self.expect(Tok::RParen, ")")?;
+            self.depth -= 1;
             return Ok(c);
         }
         let col = self.col();
@@ -756,6 +779,7 @@ pub fn parse(q: &str) -> Result<Query, ParseError> {
         pos: 0,
         end_col: q.chars().count() + 1,
         attrs: Vec::new(),
+        depth: 0,
     };
     let root = p.spanset_expr()?;
     let mut stages = Vec::new();
@@ -1226,6 +1250,37 @@ fn union(mut a: Vec<usize>, b: Vec<usize>) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_depth_is_bounded() {
+        // Found by fuzzing: deep parentheses overflowed the stack, aborting
+        // the process instead of returning an error.
+        std::thread::Builder::new()
+            .stack_size(2 << 20) // a tokio worker's default
+            .spawn(|| {
+                let d = MAX_NESTING_DEPTH;
+                let ok = format!(
+                    "{}{{{}.a = 1{}}}{}",
+                    "(".repeat(d / 2),
+                    "(".repeat(d / 2),
+                    ")".repeat(d / 2),
+                    ")".repeat(d / 2)
+                );
+                parse(&ok).unwrap();
+                let n = 100_000;
+                for q in [
+                    format!("{{{}.a = 1{}}}", "(".repeat(d + 1), ")".repeat(d + 1)),
+                    format!("{{{}.a = 1{}}}", "(".repeat(n), ")".repeat(n)),
+                    format!("{}{{}}{}", "(".repeat(n), ")".repeat(n)),
+                ] {
+                    let e = parse(&q).unwrap_err();
+                    assert!(e.msg.contains("nested too deeply"), "{e}");
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 
     #[test]
     fn parses_grafana_queries() {
