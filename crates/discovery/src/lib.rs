@@ -14,6 +14,7 @@ pub mod http_sd;
 pub mod kubernetes;
 mod merge;
 pub mod oauth2;
+pub mod sigv4;
 pub mod testing;
 pub mod tls;
 

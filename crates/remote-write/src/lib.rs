@@ -106,6 +106,8 @@ impl RemoteWriteManager {
     ) -> Result<Queue, String> {
         let http = rw.http_client_config();
         let oauth2 = sightline_discovery::oauth2::OAuth2Source::from_config(&http)?;
+        let sigv4 = sightline_discovery::sigv4::SigV4::from_config(rw.sigv4.as_ref())
+            .map_err(|e| format!("remote_write {}: {e}", rw.url))?;
         let client = sightline_discovery::http::client_builder(&http)?
             .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -131,6 +133,7 @@ impl RemoteWriteManager {
             settings: Arc::new(settings),
             client,
             oauth2,
+            sigv4,
             metrics: metrics.clone(),
         });
         let min_shards = q.min_shards.max(1) as usize;

@@ -33,6 +33,8 @@ pub struct Sender {
     pub settings: Arc<SendSettings>,
     pub client: reqwest::Client,
     pub oauth2: Option<Arc<OAuth2Source>>,
+    /// Signs each request (`sigv4:`), e.g. for Amazon Managed Prometheus.
+    pub sigv4: Option<sightline_discovery::sigv4::SigV4>,
     pub metrics: Arc<QueueMetrics>,
 }
 
@@ -223,7 +225,14 @@ async fn attempt(sender: &Sender, body: Vec<u8>) -> Outcome {
             Err(e) => return Outcome::Retry(e),
         };
     }
-    match req.send().await {
+    let mut req = match req.build() {
+        Ok(r) => r,
+        Err(e) => return Outcome::Refused(e.to_string()),
+    };
+    if let Some(s) = &sender.sigv4 {
+        s.sign(&mut req, std::time::SystemTime::now());
+    }
+    match sender.client.execute(req).await {
         Ok(r) if r.status().is_success() => Outcome::Sent,
         Ok(r) => {
             let code = r.status();

@@ -254,6 +254,7 @@ pub struct AlertmanagerSet {
     cfg: AlertmanagerConfig,
     client: reqwest::Client,
     oauth2: Option<Arc<OAuth2Source>>,
+    sigv4: Option<sightline_discovery::sigv4::SigV4>,
     /// Deduplicated push URLs.
     active: RwLock<Vec<String>>,
     dropped: RwLock<Vec<String>>,
@@ -268,17 +269,22 @@ impl Drop for AlertmanagerSet {
     }
 }
 
-type Client = (reqwest::Client, Option<Arc<OAuth2Source>>);
+type Client = (
+    reqwest::Client,
+    Option<Arc<OAuth2Source>>,
+    Option<sightline_discovery::sigv4::SigV4>,
+);
 
 /// The entry's HTTP client; files (CA, credentials) are read now.
 fn client_for(cfg: &AlertmanagerConfig) -> Result<Client, String> {
     let http = cfg.http_client_config();
     let oauth2 = OAuth2Source::from_config(&http)?;
+    let sigv4 = sightline_discovery::sigv4::SigV4::from_config(cfg.sigv4.as_ref())?;
     let client = sightline_discovery::http::client_builder(&http)?
         .user_agent(concat!("Sightline/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| e.to_string())?;
-    Ok((client, oauth2))
+    Ok((client, oauth2, sigv4))
 }
 
 impl AlertmanagerSet {
@@ -325,7 +331,7 @@ impl AlertmanagerSet {
 
     fn with_discovery(
         cfg: &AlertmanagerConfig,
-        (client, oauth2): Client,
+        (client, oauth2, sigv4): Client,
         discovery: Arc<Discovery>,
     ) -> Arc<AlertmanagerSet> {
         let mut rx = discovery.subscribe();
@@ -336,6 +342,7 @@ impl AlertmanagerSet {
                 cfg: cfg.clone(),
                 client,
                 oauth2,
+                sigv4,
                 active: RwLock::new(Vec::new()),
                 dropped: RwLock::new(Vec::new()),
                 discovery,
@@ -564,7 +571,17 @@ async fn post_one(set: &AlertmanagerSet, url: &str, body: Vec<u8>) -> bool {
         },
         None => req,
     };
-    match req.send().await {
+    let mut req = match req.build() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(alertmanager = %url, error = %e, "sending alerts failed");
+            return false;
+        }
+    };
+    if let Some(s) = &set.sigv4 {
+        s.sign(&mut req, std::time::SystemTime::now());
+    }
+    match set.client.execute(req).await {
         Ok(r) if r.status().is_success() => true,
         Ok(r) => {
             tracing::warn!(alertmanager = %url, status = %r.status(), "sending alerts failed");
