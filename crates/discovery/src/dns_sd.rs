@@ -152,13 +152,18 @@ impl DnsDiscovery {
     pub async fn run(self, up: Updates) {
         loop {
             let mut groups = Vec::new();
+            let mut failed = false;
             for name in &self.names {
                 match self.resolve(name).await {
                     Ok(g) => groups.push(g),
                     Err(e) => {
+                        failed = true;
                         tracing::error!(error = %e, "dns_sd refresh failed; keeping the name's last targets")
                     }
                 }
+            }
+            if failed {
+                crate::metrics::count_refresh_failure(crate::metrics::Mechanism::Dns);
             }
             if !up.send(groups) {
                 return;

@@ -134,6 +134,7 @@ impl HttpDiscovery {
                     }
                 }
                 Err(e) => {
+                    crate::metrics::count_refresh_failure(crate::metrics::Mechanism::Http);
                     tracing::error!(url = %self.url, error = %e, "http_sd refresh failed; keeping the last targets")
                 }
             }

@@ -13,6 +13,7 @@ pub mod http;
 pub mod http_sd;
 pub mod kubernetes;
 mod merge;
+pub mod metrics;
 pub mod oauth2;
 pub mod sigv4;
 pub mod testing;

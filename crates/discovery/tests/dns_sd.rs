@@ -68,10 +68,18 @@ async fn dns_server(zone: Zone) -> SocketAddr {
             let name = format!("{}.", labels.join("."));
             let answers = zone.lock().unwrap().get(&(name.clone(), qtype)).cloned();
             let exists = zone.lock().unwrap().keys().any(|(n, _)| *n == name);
+            // A name starting with "fail." makes the server fail (SERVFAIL).
+            let rcode = if name.starts_with("fail.") {
+                0x82
+            } else if exists {
+                0x80
+            } else {
+                0x83
+            };
             let mut r = Vec::new();
             r.extend_from_slice(&q[..2]);
             // QR, RD, RA; NXDOMAIN when the name has no records at all.
-            r.extend_from_slice(&[0x81, if exists { 0x80 } else { 0x83 }]);
+            r.extend_from_slice(&[0x81, rcode]);
             let an = answers.as_ref().map_or(0, Vec::len) as u16;
             r.extend_from_slice(&[0, 1]);
             r.extend_from_slice(&an.to_be_bytes());
@@ -229,7 +237,9 @@ async fn refresh_follows_changed_records() {
         .unwrap()
         .insert(("web.svc.test.".into(), A), vec![vec![10, 1, 0, 1]]);
     let server = dns_server(zone.clone()).await;
-    let cfg = dns_config("{names: [web.svc.test], type: A, port: 80, refresh_interval: 200ms}");
+    let cfg = dns_config(
+        "{names: [web.svc.test, fail.svc.test], type: A, port: 80, refresh_interval: 200ms}",
+    );
     let opts = DiscoveryOptions {
         throttle: Duration::from_millis(50),
         dns_servers: vec![server],
@@ -251,6 +261,12 @@ async fn refresh_follows_changed_records() {
     wait_for(&mut rx, &["10.1.0.1:80", "10.1.0.2:80"]).await;
     zone.lock().unwrap().clear();
     wait_for(&mut rx, &[]).await;
+    // The name whose server fails counts as a refresh failure each round.
+    assert!(
+        sightline_discovery::metrics::refresh_failures(
+            sightline_discovery::metrics::Mechanism::Dns
+        ) >= 1
+    );
 }
 
 fn addresses(groups: &[TargetGroup]) -> Vec<String> {

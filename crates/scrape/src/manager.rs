@@ -418,6 +418,7 @@ impl ScrapeManager {
     /// metadata entries held.
     pub fn expose_metrics(&self, e: &mut sightline_model::exposition::Exposition) {
         self.inner.metrics.expose(e);
+        sightline_discovery::metrics::expose(e);
         let pools = self.inner.pools.lock();
         let mut jobs: Vec<&String> = pools.keys().collect();
         jobs.sort();
