@@ -19,6 +19,7 @@ use sightline_model::exposition::Exposition;
 use tokio::sync::{mpsc, watch};
 
 pub use metrics::QueueMetrics;
+pub use queue::MetadataSource;
 
 /// A running queue and what identifies it across reloads.
 struct Queue {
@@ -49,6 +50,8 @@ pub struct RemoteWriteManager {
     /// Newest sample timestamp (ms) in local storage, for
     /// `prometheus_remote_storage_highest_timestamp_in_seconds`.
     highest_ts: Box<dyn Fn() -> Option<i64> + Send + Sync>,
+    /// Metric metadata to send (`metadata_config`).
+    metadata: queue::MetadataSource,
     queues: Mutex<Vec<Queue>>,
     poll: Duration,
 }
@@ -58,10 +61,12 @@ impl RemoteWriteManager {
     pub fn new(
         storage: &std::path::Path,
         highest_ts: Box<dyn Fn() -> Option<i64> + Send + Sync>,
+        metadata: queue::MetadataSource,
     ) -> Self {
         RemoteWriteManager {
             wal: sightline_tsdb::wal_tail::wal_dir(storage),
             highest_ts,
+            metadata,
             queues: Mutex::new(Vec::new()),
             poll: Duration::from_millis(100),
         }
@@ -144,6 +149,16 @@ impl RemoteWriteManager {
         let room = (q.capacity.max(1) as usize * shards / 512).clamp(4, 1024);
         let (tx, rx) = mpsc::channel(room);
         let (stop_tx, stop_rx) = watch::channel(false);
+        // 2.0 would carry metadata per series; Sightline sends it with 1.0 only.
+        if rw.metadata_config.send && !sender.settings.v2 {
+            tokio::spawn(queue::metadata_loop(
+                sender.clone(),
+                self.metadata.clone(),
+                rw.metadata_config.send_interval.as_std(),
+                rw.metadata_config.max_samples_per_send.max(1) as usize,
+                stop_rx.clone(),
+            ));
+        }
         tokio::spawn(queue::run(sender, rx, shards, stop_rx));
         let stop_watcher = Arc::new(AtomicBool::new(false));
         let ws = watcher::WatcherSettings {
@@ -199,7 +214,7 @@ impl RemoteWriteManager {
                 .map(|q| (vec![q.remote_name.clone(), q.url.clone()], f(q)))
                 .collect()
         };
-        let families: [QueueFamily; 11] = [
+        let families: [QueueFamily; 15] = [
             (
                 "prometheus_remote_storage_samples_total",
                 "counter",
@@ -241,6 +256,30 @@ impl RemoteWriteManager {
                 "gauge",
                 "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
                 |q| q.metrics.highest_sent_ms.load(Ordering::Relaxed).max(0) as f64 / 1000.0,
+            ),
+            (
+                "prometheus_remote_storage_metadata_total",
+                "counter",
+                "Total number of metadata entries sent to remote storage.",
+                |q| QueueMetrics::get(&q.metrics.metadata_sent) as f64,
+            ),
+            (
+                "prometheus_remote_storage_metadata_failed_total",
+                "counter",
+                "Total number of metadata entries which failed on send to remote storage, non-recoverable errors.",
+                |q| QueueMetrics::get(&q.metrics.metadata_failed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_metadata_retried_total",
+                "counter",
+                "Total number of metadata entries which failed on send to remote storage but were retried because the send error was recoverable.",
+                |q| QueueMetrics::get(&q.metrics.metadata_retried) as f64,
+            ),
+            (
+                "prometheus_remote_storage_metadata_bytes_total",
+                "counter",
+                "The total number of bytes of metadata sent by the queue after compression.",
+                |q| QueueMetrics::get(&q.metrics.metadata_bytes) as f64,
             ),
             (
                 "prometheus_remote_storage_shards",

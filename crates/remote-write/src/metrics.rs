@@ -18,6 +18,11 @@ pub struct QueueMetrics {
     pub bytes_sent: AtomicU64,
     /// Newest sample timestamp (ms) of a batch the remote accepted.
     pub highest_sent_ms: AtomicI64,
+    /// Metric metadata entries sent, refused, retried, and their bytes.
+    pub metadata_sent: AtomicU64,
+    pub metadata_failed: AtomicU64,
+    pub metadata_retried: AtomicU64,
+    pub metadata_bytes: AtomicU64,
 }
 
 impl QueueMetrics {

@@ -247,3 +247,58 @@ async fn attempt(sender: &Sender, body: Vec<u8>) -> Outcome {
         Err(e) => Outcome::Retry(e.to_string()),
     }
 }
+
+/// Where a queue gets the metric metadata it sends.
+pub type MetadataSource =
+    std::sync::Arc<dyn Fn() -> Vec<(String, sightline_model::MetricMetadata)> + Send + Sync>;
+
+/// Sends all metric metadata every `every` (Prometheus's `metadata_config`),
+/// in requests of at most `per_send` entries, with the samples' retry rules.
+pub async fn metadata_loop(
+    sender: Arc<Sender>,
+    source: MetadataSource,
+    every: Duration,
+    per_send: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = every.max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let m = sender.metrics.clone();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let mut md = source();
+        md.sort_by(|a, b| a.0.cmp(&b.0));
+        for chunk in md.chunks(per_send.max(1)) {
+            let body = sightline_remote::encode_metadata_request_v1(chunk);
+            let n = chunk.len() as u64;
+            let mut backoff = sender.settings.min_backoff;
+            loop {
+                match attempt(&sender, body.clone()).await {
+                    Outcome::Sent => {
+                        m.add(&m.metadata_sent, n);
+                        m.add(&m.metadata_bytes, body.len() as u64);
+                        break;
+                    }
+                    Outcome::Refused(e) => {
+                        tracing::error!(url = %sender.settings.url, error = %e, "remote write: metadata refused");
+                        m.add(&m.metadata_failed, n);
+                        break;
+                    }
+                    Outcome::Retry(e) => {
+                        tracing::warn!(url = %sender.settings.url, error = %e, "remote write: sending metadata failed, retrying");
+                        m.add(&m.metadata_retried, n);
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = stop.changed() => return,
+                        }
+                        backoff = (backoff * 2).min(sender.settings.max_backoff);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use prost::Message;
-use sightline_model::{Labels, Sample};
+use sightline_model::{Labels, MetricMetadata, MetricType, Sample};
 
 use crate::{prompb, writev2};
 
@@ -119,6 +119,37 @@ pub fn write_request_v1_into(series: &[(&Labels, &[Sample])], out: &mut Vec<u8>)
             }
         }
     }
+}
+
+/// A snappy-compressed 1.0 request carrying only metric metadata, as
+/// Prometheus's remote-write queues send it every `send_interval`.
+pub fn encode_metadata_request_v1(md: &[(String, MetricMetadata)]) -> Vec<u8> {
+    use prompb::metric_metadata::MetricType as P;
+    let metadata = md
+        .iter()
+        .map(|(family, m)| prompb::MetricMetadata {
+            r#type: match m.kind {
+                MetricType::Counter => P::Counter,
+                MetricType::Gauge => P::Gauge,
+                MetricType::Histogram => P::Histogram,
+                MetricType::Gaugehistogram => P::Gaugehistogram,
+                MetricType::Summary => P::Summary,
+                MetricType::Info => P::Info,
+                MetricType::Stateset => P::Stateset,
+                MetricType::Unknown => P::Unknown,
+            } as i32,
+            metric_family_name: family.clone(),
+            help: m.help.clone(),
+            unit: m.unit.clone(),
+        })
+        .collect();
+    compress_snappy(
+        &prompb::WriteRequest {
+            timeseries: Vec::new(),
+            metadata,
+        }
+        .encode_to_vec(),
+    )
 }
 
 /// A snappy-compressed `io.prometheus.write.v2.Request` holding the given series.

@@ -143,9 +143,20 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
             let t = head_db.head().max_t.load(Ordering::Relaxed);
             (t != i64::MIN).then_some(t)
         };
+        let md_db = db.clone();
+        let metadata: sightline_remote_write::MetadataSource = Arc::new(move || {
+            md_db
+                .head()
+                .metadata
+                .read()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        });
         Arc::new(sightline_remote_write::RemoteWriteManager::new(
             &args.storage_path,
             Box::new(newest),
+            metadata,
         ))
     };
     remote_write.apply(&cfg)?;

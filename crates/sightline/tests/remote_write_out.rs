@@ -366,3 +366,62 @@ fn sigv4_signs_every_request_verifiably() {
         });
     assert_eq!(auth, expected);
 }
+
+#[test]
+fn sends_metric_metadata_every_send_interval() {
+    use prost::Message;
+    use sightline_remote::prompb;
+    let dir = tempfile::tempdir().unwrap();
+    let (sink_port, accepted, _) = scripted_sink(vec![]);
+    let cfg = dir.path().join("sightline.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"remote_write:
+  - url: http://127.0.0.1:{sink_port}/receive
+    metadata_config: {{send_interval: 300ms}}
+"#
+        ),
+    )
+    .unwrap();
+    let srv = Server::start(
+        &dir.path().join("data"),
+        &[&format!("--config.file={}", cfg.display())],
+    );
+    // Metadata arrives with a remote-write request into Sightline.
+    let req = prompb::WriteRequest {
+        timeseries: Vec::new(),
+        metadata: vec![prompb::MetricMetadata {
+            r#type: prompb::metric_metadata::MetricType::Counter as i32,
+            metric_family_name: "orders_total".into(),
+            help: "Orders placed.".into(),
+            unit: String::new(),
+        }],
+    };
+    let body = sightline_remote::compress_snappy(&req.encode_to_vec());
+    let (code, text) = remote_write(srv.port, &body).unwrap();
+    assert_eq!(code, 204, "{text}");
+    eventually("the metadata forwarded", || {
+        let found = accepted.lock().unwrap().iter().any(|a| {
+            let raw = sightline_remote::decompress_snappy(&a.body, 1 << 26).unwrap();
+            let w = sightline_remote::decode_proto(sightline_remote::WriteProto::V1, &raw).unwrap();
+            w.metadata.iter().any(|(family, m)| {
+                family == "orders_total"
+                    && m.help == "Orders placed."
+                    && m.kind == sightline_model::MetricType::Counter
+            })
+        });
+        if found { Ok(()) } else { Err("not yet".into()) }
+    });
+    let labels = format!("url=\"http://127.0.0.1:{sink_port}/receive\"");
+    eventually("the metadata counter", || {
+        match metric(
+            srv.port,
+            "prometheus_remote_storage_metadata_total",
+            &labels,
+        ) {
+            Some(v) if v >= 1.0 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+}
