@@ -18,6 +18,13 @@ def cpu_seconds(pid):
         rest = f.read().rsplit(")", 1)[1].split()
     return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
 
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
+
 def wait_ready(port, timeout=60):
     end = time.time() + timeout
     while time.time() < end:
@@ -77,10 +84,12 @@ def run(kind, forward, a, work):
             if not line.startswith("samples="):
                 raise SystemExit(f"sink: {line!r}")
         cpu1 = cpu_seconds(srv.pid)
+        rss = rss_mib(srv.pid)
         rate = next((l for l in (load.stdout + load.stderr).splitlines() if l.startswith("samples_per_second")), "")
         return {"server": kind, "forward": forward, "samples": total,
                 "cpu_s_per_million": round((cpu1 - cpu0) / total * 1e6, 3),
                 "seconds_after_ingest_until_all_forwarded": None if lag is None else round(lag, 2),
+                "rss_mib": rss,
                 "ingest": rate.strip()}
     finally:
         srv.terminate(); srv.wait()

@@ -63,7 +63,7 @@ pub async fn run(
         }
         let mut split: Vec<Vec<OutSample>> = vec![Vec::new(); shards];
         for s in batch {
-            let i = (s.labels.stable_hash() % shards as u64) as usize;
+            let i = (xxhash_rust::xxh3::xxh3_64(&s.series) % shards as u64) as usize;
             split[i].push(s);
         }
         for (i, part) in split.into_iter().enumerate() {
@@ -122,13 +122,13 @@ async fn shard(
 }
 
 /// Groups a batch by series, in first-seen order, for the wire.
-fn by_series(batch: &[OutSample]) -> Vec<(Arc<Labels>, Vec<Sample>)> {
-    let mut out: Vec<(Arc<Labels>, Vec<Sample>)> = Vec::new();
-    let mut index: std::collections::HashMap<*const Labels, usize> =
+fn by_series(batch: &[OutSample]) -> Vec<(&OutSample, Vec<Sample>)> {
+    let mut out: Vec<(&OutSample, Vec<Sample>)> = Vec::new();
+    let mut index: std::collections::HashMap<*const u8, usize> =
         std::collections::HashMap::with_capacity(batch.len());
     for s in batch {
-        let i = *index.entry(Arc::as_ptr(&s.labels)).or_insert_with(|| {
-            out.push((s.labels.clone(), Vec::new()));
+        let i = *index.entry(s.series.as_ptr()).or_insert_with(|| {
+            out.push((s, Vec::new()));
             out.len() - 1
         });
         out[i].1.push(Sample { t: s.t, v: s.v });
@@ -137,19 +137,26 @@ fn by_series(batch: &[OutSample]) -> Vec<(Arc<Labels>, Vec<Sample>)> {
 }
 
 /// The snappy-compressed request body in the configured protocol.
-fn encode(series: &[(Arc<Labels>, Vec<Sample>)], v2: bool) -> Vec<u8> {
+fn encode(series: &[(&OutSample, Vec<Sample>)], v2: bool) -> Vec<u8> {
     if v2 {
         let owned: Vec<(Labels, Vec<Sample>)> = series
             .iter()
-            .map(|(l, s)| ((**l).clone(), s.clone()))
+            .map(|(o, s)| (o.labels(), s.clone()))
             .collect();
         return sightline_remote::encode_write_request_v2(&owned);
     }
-    // 1.0 is written straight from the shared label sets: no copies.
-    let refs: Vec<(&Labels, &[Sample])> =
-        series.iter().map(|(l, s)| (&**l, s.as_slice())).collect();
-    let mut raw = Vec::with_capacity(series.len() * 128);
-    sightline_remote::write_request_v1_into(&refs, &mut raw);
+    // 1.0 copies each series' pre-encoded labels: no label sets, no messages.
+    let refs: Vec<(&[u8], &[Sample])> = series
+        .iter()
+        .map(|(o, s)| (&o.series[..], s.as_slice()))
+        .collect();
+    let mut raw = Vec::with_capacity(
+        series
+            .iter()
+            .map(|(o, s)| o.series.len() + 24 * s.len() + 4)
+            .sum(),
+    );
+    sightline_remote::write_request_v1_encoded_into(&refs, &mut raw);
     sightline_remote::compress_snappy(&raw)
 }
 

@@ -18,12 +18,21 @@ use tokio::sync::mpsc;
 
 use crate::metrics::QueueMetrics;
 
-/// One sample ready to send: outgoing labels and value.
+/// One sample ready to send: its series' outgoing labels, encoded once as
+/// remote write 1.0 `Label` fields (`sightline_remote::encode_labels_v1`),
+/// and its value.
 #[derive(Debug, Clone)]
 pub struct OutSample {
-    pub labels: Arc<Labels>,
+    pub series: Arc<[u8]>,
     pub t: i64,
     pub v: f64,
+}
+
+impl OutSample {
+    /// The outgoing label set (decoded again; for 2.0 and tests).
+    pub fn labels(&self) -> Labels {
+        sightline_remote::decode_labels_v1(&self.series).unwrap_or_default()
+    }
 }
 
 pub struct WatcherSettings {
@@ -54,13 +63,13 @@ pub fn run(
 struct Watcher {
     st: WatcherSettings,
     /// Outgoing labels by series ref; `None` when relabeling dropped the series.
-    series: HashMap<u64, Option<Arc<Labels>>>,
+    series: HashMap<u64, Option<Arc<[u8]>>>,
     out: mpsc::Sender<Vec<OutSample>>,
     metrics: Arc<QueueMetrics>,
 }
 
 impl Watcher {
-    fn outgoing(&self, l: &Labels) -> Option<Arc<Labels>> {
+    fn outgoing(&self, l: &Labels) -> Option<Arc<[u8]>> {
         let mut b = l.to_builder();
         for (k, v) in &self.st.external_labels {
             if l.get(k).is_none() {
@@ -69,7 +78,7 @@ impl Watcher {
         }
         let with_external = b.build();
         let relabeled = sightline_scrape::relabel::process(&with_external, &self.st.relabel)?;
-        (!relabeled.is_empty()).then(|| Arc::new(relabeled))
+        (!relabeled.is_empty()).then(|| sightline_remote::encode_labels_v1(&relabeled).into())
     }
 
     /// Handles one record; false when the queue is gone.
@@ -91,7 +100,7 @@ impl Watcher {
                     }
                     match self.series.get(&r) {
                         Some(Some(l)) => batch.push(OutSample {
-                            labels: l.clone(),
+                            series: l.clone(),
                             t,
                             v,
                         }),
@@ -207,7 +216,7 @@ mod tests {
             match rx.try_recv() {
                 Ok(b) => got.extend(
                     b.into_iter()
-                        .map(|s| (s.labels.get("job").unwrap_or("").to_string(), s.t, s.v)),
+                        .map(|s| (s.labels().get("job").unwrap_or("").to_string(), s.t, s.v)),
                 ),
                 Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }
@@ -269,7 +278,7 @@ mod tests {
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             loop {
                 if let Ok(batch) = rx2.try_recv() {
-                    break batch[0].labels.clone();
+                    break batch[0].labels();
                 }
                 assert!(std::time::Instant::now() < deadline);
                 std::thread::sleep(Duration::from_millis(10));
