@@ -36,6 +36,8 @@ pub struct SelfMetrics {
     db: Arc<Db>,
     sources: RwLock<Vec<MetricsSource>>,
     pub http_duration: Family<HttpLabels, Histogram>,
+    /// Requests by (handler, code), for `prometheus_http_requests_total`.
+    http_requests: parking_lot::Mutex<std::collections::BTreeMap<(String, String), u64>>,
     pub remote_write_samples: Counter,
     pub remote_write_samples_rejected: Counter,
     pub remote_write_rejected_requests: Counter,
@@ -50,8 +52,8 @@ impl SelfMetrics {
             Histogram::new(exponential_buckets(0.0001, 4.0, 10))
         });
         registry.register(
-            "sightline_http_request_duration_seconds",
-            "Latency of HTTP requests by route and status code",
+            "prometheus_http_request_duration_seconds",
+            "Histogram of latencies for HTTP requests.",
             http_duration.clone(),
         );
         let remote_write_samples = Counter::default();
@@ -76,6 +78,7 @@ impl SelfMetrics {
             db,
             sources: RwLock::new(Vec::new()),
             http_duration,
+            http_requests: Default::default(),
             remote_write_samples,
             remote_write_samples_rejected,
             remote_write_rejected_requests,
@@ -151,6 +154,19 @@ impl SelfMetrics {
             "sightline_remote_write_invalid_requests_total",
             "Remote-write requests refused as malformed, too large or of an unsupported type",
             self.remote_write_rejected_requests.get() as f64,
+        );
+        let requests: Vec<(Vec<String>, f64)> = self
+            .http_requests
+            .lock()
+            .iter()
+            .map(|((h, c), n)| (vec![c.clone(), h.clone()], *n as f64))
+            .collect();
+        e.family_owned(
+            "prometheus_http_requests_total",
+            "counter",
+            "Counter of HTTP requests.",
+            &["code", "handler"],
+            &requests,
         );
         extra(&mut e);
         let mut out = e.into_string();
@@ -342,11 +358,13 @@ pub async fn track(State(m): State<Arc<SelfMetrics>>, req: Request, next: Next) 
         .unwrap_or_else(|| "other".to_string());
     let start = Instant::now();
     let resp = next.run(req).await;
+    let code = resp.status().as_u16().to_string();
+    *m.http_requests
+        .lock()
+        .entry((handler.clone(), code.clone()))
+        .or_default() += 1;
     m.http_duration
-        .get_or_create(&HttpLabels {
-            handler,
-            code: resp.status().as_u16().to_string(),
-        })
+        .get_or_create(&HttpLabels { handler, code })
         .observe(start.elapsed().as_secs_f64());
     resp
 }

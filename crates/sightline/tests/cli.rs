@@ -53,7 +53,7 @@ fn embedded_default_scrapes_itself_and_stops_cleanly() {
     let metrics = common::http_get(srv.port, "/metrics").unwrap().1;
     assert!(metrics.contains("prometheus_tsdb_head_series"), "{metrics}");
     assert!(
-        metrics.contains("sightline_http_request_duration_seconds_bucket"),
+        metrics.contains("prometheus_http_request_duration_seconds_bucket"),
         "{metrics}"
     );
     let st = srv.sigterm_and_wait();

@@ -141,6 +141,10 @@ scrape_configs:
         equals("prometheus_engine_queries_concurrent_max", "", 20.0)?;
         positive("process_resident_memory_bytes", "")?;
         positive("process_start_time_seconds", "")?;
+        positive(
+            "prometheus_http_requests_total",
+            "code=\"200\",handler=\"/metrics\"",
+        )?;
         // The built-in Alertmanager's own metrics (alertmanager-mixin names).
         positive(
             "alertmanager_alerts_received_total",
