@@ -167,6 +167,9 @@ impl RemoteWriteManager {
             external_labels: external.to_vec(),
             relabel: rw.write_relabel_configs.clone(),
             poll: self.poll,
+            // 2.0 requests from Sightline carry samples only.
+            send_exemplars: rw.send_exemplars
+                && rw.protobuf_message != "io.prometheus.write.v2.Request",
         };
         let (m, stop) = (metrics.clone(), stop_watcher.clone());
         std::thread::Builder::new()
@@ -214,7 +217,7 @@ impl RemoteWriteManager {
                 .map(|q| (vec![q.remote_name.clone(), q.url.clone()], f(q)))
                 .collect()
         };
-        let families: [QueueFamily; 15] = [
+        let families: [QueueFamily; 18] = [
             (
                 "prometheus_remote_storage_samples_total",
                 "counter",
@@ -280,6 +283,24 @@ impl RemoteWriteManager {
                 "counter",
                 "The total number of bytes of metadata sent by the queue after compression.",
                 |q| QueueMetrics::get(&q.metrics.metadata_bytes) as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_total",
+                "counter",
+                "Total number of exemplars sent to remote storage.",
+                |q| QueueMetrics::get(&q.metrics.exemplars_sent) as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_failed_total",
+                "counter",
+                "Total number of exemplars which failed on send to remote storage, non-recoverable errors.",
+                |q| QueueMetrics::get(&q.metrics.exemplars_failed) as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_retried_total",
+                "counter",
+                "Total number of exemplars which failed on send to remote storage but were retried because the send error was recoverable.",
+                |q| QueueMetrics::get(&q.metrics.exemplars_retried) as f64,
             ),
             (
                 "prometheus_remote_storage_shards",

@@ -23,6 +23,10 @@ pub struct QueueMetrics {
     pub metadata_failed: AtomicU64,
     pub metadata_retried: AtomicU64,
     pub metadata_bytes: AtomicU64,
+    /// Exemplars sent, refused, retried (`send_exemplars`).
+    pub exemplars_sent: AtomicU64,
+    pub exemplars_failed: AtomicU64,
+    pub exemplars_retried: AtomicU64,
 }
 
 impl QueueMetrics {

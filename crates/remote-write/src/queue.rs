@@ -121,42 +121,55 @@ async fn shard(
     }
 }
 
+/// One series' part of a batch: its first item (for the labels), samples
+/// and exemplars (`(labels, value, timestamp)`).
+type SeriesPart<'a> = (&'a OutSample, Vec<Sample>, Vec<(&'a [u8], f64, i64)>);
+
 /// Groups a batch by series, in first-seen order, for the wire.
-fn by_series(batch: &[OutSample]) -> Vec<(&OutSample, Vec<Sample>)> {
-    let mut out: Vec<(&OutSample, Vec<Sample>)> = Vec::new();
+fn by_series(batch: &[OutSample]) -> Vec<SeriesPart<'_>> {
+    let mut out: Vec<SeriesPart<'_>> = Vec::new();
     let mut index: std::collections::HashMap<*const u8, usize> =
         std::collections::HashMap::with_capacity(batch.len());
     for s in batch {
         let i = *index.entry(s.series.as_ptr()).or_insert_with(|| {
-            out.push((s, Vec::new()));
+            out.push((s, Vec::new(), Vec::new()));
             out.len() - 1
         });
-        out[i].1.push(Sample { t: s.t, v: s.v });
+        match &s.exemplar {
+            None => out[i].1.push(Sample { t: s.t, v: s.v }),
+            Some(l) => out[i].2.push((&l[..], s.v, s.t)),
+        }
     }
     out
 }
 
 /// The snappy-compressed request body in the configured protocol.
-fn encode(series: &[(&OutSample, Vec<Sample>)], v2: bool) -> Vec<u8> {
+fn encode(series: &[SeriesPart<'_>], v2: bool) -> Vec<u8> {
     if v2 {
+        // 2.0 requests carry the samples; exemplars go with 1.0 only.
         let owned: Vec<(Labels, Vec<Sample>)> = series
             .iter()
-            .map(|(o, s)| (o.labels(), s.clone()))
+            .filter(|(_, s, _)| !s.is_empty())
+            .map(|(o, s, _)| (o.labels(), s.clone()))
             .collect();
         return sightline_remote::encode_write_request_v2(&owned);
     }
     // 1.0 copies each series' pre-encoded labels: no label sets, no messages.
-    let refs: Vec<(&[u8], &[Sample])> = series
+    let parts: Vec<sightline_remote::EncodedSeries<'_>> = series
         .iter()
-        .map(|(o, s)| (&o.series[..], s.as_slice()))
+        .map(|(o, s, e)| sightline_remote::EncodedSeries {
+            labels: &o.series,
+            samples: s,
+            exemplars: e,
+        })
         .collect();
     let mut raw = Vec::with_capacity(
         series
             .iter()
-            .map(|(o, s)| o.series.len() + 24 * s.len() + 4)
+            .map(|(o, s, e)| o.series.len() + 24 * s.len() + 64 * e.len() + 4)
             .sum(),
     );
-    sightline_remote::write_request_v1_encoded_into(&refs, &mut raw);
+    sightline_remote::write_request_v1_encoded_into(&parts, &mut raw);
     sightline_remote::compress_snappy(&raw)
 }
 
@@ -175,14 +188,21 @@ async fn send_with_retries(
     let st = &sender.settings;
     let series = by_series(batch);
     let body = encode(&series, st.v2);
-    let n = batch.len() as u64;
-    let newest = batch.iter().map(|s| s.t).max().unwrap_or(i64::MIN);
+    let ex = batch.iter().filter(|s| s.exemplar.is_some()).count() as u64;
+    let n = batch.len() as u64 - ex;
+    let newest = batch
+        .iter()
+        .filter(|s| s.exemplar.is_none())
+        .map(|s| s.t)
+        .max()
+        .unwrap_or(i64::MIN);
     let mut backoff = st.min_backoff;
     loop {
         match attempt(sender, body.clone()).await {
             Outcome::Sent => {
                 let m = &sender.metrics;
                 m.add(&m.samples_sent, n);
+                m.add(&m.exemplars_sent, ex);
                 m.add(&m.bytes_sent, body.len() as u64);
                 m.highest_sent_ms.fetch_max(newest, Ordering::Relaxed);
                 return true;
@@ -190,11 +210,13 @@ async fn send_with_retries(
             Outcome::Refused(e) => {
                 tracing::error!(url = %st.url, error = %e, samples = n, "remote write: batch refused, dropping it");
                 sender.metrics.add(&sender.metrics.samples_failed, n);
+                sender.metrics.add(&sender.metrics.exemplars_failed, ex);
                 return true;
             }
             Outcome::Retry(e) => {
                 tracing::warn!(url = %st.url, error = %e, retry_in = ?backoff, "remote write: send failed, retrying");
                 sender.metrics.add(&sender.metrics.samples_retried, n);
+                sender.metrics.add(&sender.metrics.exemplars_retried, ex);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => return false,

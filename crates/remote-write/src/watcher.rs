@@ -26,6 +26,8 @@ pub struct OutSample {
     pub series: Arc<[u8]>,
     pub t: i64,
     pub v: f64,
+    /// Set for an exemplar (its labels, encoded as the series'), not a sample.
+    pub exemplar: Option<Arc<[u8]>>,
 }
 
 impl OutSample {
@@ -42,6 +44,8 @@ pub struct WatcherSettings {
     pub external_labels: Vec<(String, String)>,
     pub relabel: Vec<RelabelConfig>,
     pub poll: Duration,
+    /// `send_exemplars`: forward the WAL's exemplars too.
+    pub send_exemplars: bool,
 }
 
 /// Runs on its own thread until `stop` is set or the queue hangs up.
@@ -103,6 +107,7 @@ impl Watcher {
                             series: l.clone(),
                             t,
                             v,
+                            exemplar: None,
                         }),
                         // Dropped by relabeling, or a ref the WAL never named.
                         _ => dropped += 1,
@@ -115,6 +120,25 @@ impl Watcher {
                 self.metrics
                     .add(&self.metrics.samples_in, batch.len() as u64);
                 self.out.blocking_send(batch).is_ok()
+            }
+            TailRecord::Exemplars(ex) => {
+                if !self.st.send_exemplars {
+                    return true;
+                }
+                let batch: Vec<OutSample> = ex
+                    .into_iter()
+                    .filter(|(_, e)| e.t > self.st.start_ms)
+                    .filter_map(|(r, e)| {
+                        let series = self.series.get(&r)?.clone()?;
+                        Some(OutSample {
+                            series,
+                            t: e.t,
+                            v: e.v,
+                            exemplar: Some(sightline_remote::encode_labels_v1(&e.labels).into()),
+                        })
+                    })
+                    .collect();
+                batch.is_empty() || self.out.blocking_send(batch).is_ok()
             }
         }
     }
@@ -236,6 +260,7 @@ mod tests {
             external_labels: vec![("cluster".into(), "c1".into())],
             relabel: Vec::new(),
             poll: Duration::from_millis(10),
+            send_exemplars: false,
         };
         let s2 = stop.clone();
         std::thread::spawn(move || run(st, tx, Arc::new(QueueMetrics::default()), s2));

@@ -148,21 +148,37 @@ pub fn decode_labels_v1(mut b: &[u8]) -> Option<Labels> {
     Some(Labels::from_pairs(pairs))
 }
 
-/// The uncompressed 1.0 message for series whose labels are already encoded
-/// ([`encode_labels_v1`]), written straight into `out`: the remote-write
-/// sender's hot path. Byte-identical to prost's encoding of
-/// [`write_request_v1`].
-pub fn write_request_v1_encoded_into(series: &[(&[u8], &[Sample])], out: &mut Vec<u8>) {
-    for (labels, samples) in series {
-        let mut ts_len = labels.len();
-        for smp in samples.iter() {
+/// One series of a 1.0 request with pre-encoded labels ([`encode_labels_v1`]).
+pub struct EncodedSeries<'a> {
+    pub labels: &'a [u8],
+    pub samples: &'a [Sample],
+    /// `(encoded exemplar labels, value, timestamp)`.
+    pub exemplars: &'a [(&'a [u8], f64, i64)],
+}
+
+/// The uncompressed 1.0 message for series whose labels are already encoded,
+/// written straight into `out`: the remote-write sender's hot path.
+/// Byte-identical to prost's encoding of the same `prompb::WriteRequest`.
+pub fn write_request_v1_encoded_into(series: &[EncodedSeries<'_>], out: &mut Vec<u8>) {
+    fn exemplar_len(labels: &[u8], v: f64, t: i64) -> usize {
+        labels.len()
+            + (if v != 0.0 { 9 } else { 0 })
+            + (if t != 0 { 1 + varint_len(t as u64) } else { 0 })
+    }
+    for s in series {
+        let mut ts_len = s.labels.len();
+        for smp in s.samples {
             let n = sample_len(smp);
+            ts_len += 1 + varint_len(n as u64) + n;
+        }
+        for (l, v, t) in s.exemplars {
+            let n = exemplar_len(l, *v, *t);
             ts_len += 1 + varint_len(n as u64) + n;
         }
         out.push(1 << 3 | 2);
         put_varint(out, ts_len as u64);
-        out.extend_from_slice(labels);
-        for smp in samples.iter() {
+        out.extend_from_slice(s.labels);
+        for smp in s.samples {
             out.push(2 << 3 | 2);
             put_varint(out, sample_len(smp) as u64);
             if smp.v != 0.0 {
@@ -172,6 +188,19 @@ pub fn write_request_v1_encoded_into(series: &[(&[u8], &[Sample])], out: &mut Ve
             if smp.t != 0 {
                 out.push(2 << 3);
                 put_varint(out, smp.t as u64);
+            }
+        }
+        for (l, v, t) in s.exemplars {
+            out.push(3 << 3 | 2);
+            put_varint(out, exemplar_len(l, *v, *t) as u64);
+            out.extend_from_slice(l);
+            if *v != 0.0 {
+                out.push(2 << 3 | 1);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            if *t != 0 {
+                out.push(3 << 3);
+                put_varint(out, *t as u64);
             }
         }
     }
@@ -297,13 +326,47 @@ mod tests {
         for ((l, _), e) in series.iter().zip(&encoded) {
             assert_eq!(decode_labels_v1(e).as_ref(), Some(l));
         }
-        let borrowed: Vec<(&[u8], &[Sample])> = encoded
+        let borrowed: Vec<EncodedSeries<'_>> = encoded
             .iter()
             .zip(&series)
-            .map(|(e, (_, s))| (e.as_slice(), s.as_slice()))
+            .map(|(e, (_, s))| EncodedSeries {
+                labels: e.as_slice(),
+                samples: s.as_slice(),
+                exemplars: &[],
+            })
             .collect();
         let mut out = Vec::new();
         write_request_v1_encoded_into(&borrowed, &mut out);
         assert_eq!(out, write_request_v1(&series).encode_to_vec());
+
+        // With exemplars, against prost's encoding of the same message.
+        let ex_labels = Labels::from_pairs([("trace_id", "4bf92f3577b34da6")]);
+        let ex_enc = encode_labels_v1(&ex_labels);
+        let exemplars = [
+            (ex_enc.as_slice(), 0.25, 1_700_000_000_123),
+            (ex_enc.as_slice(), 0.0, 0),
+        ];
+        let mut out = Vec::new();
+        write_request_v1_encoded_into(
+            &[EncodedSeries {
+                labels: &encoded[0],
+                samples: &series[0].1,
+                exemplars: &exemplars,
+            }],
+            &mut out,
+        );
+        let mut want = write_request_v1(&series[..1]);
+        want.timeseries[0].exemplars = exemplars
+            .iter()
+            .map(|(_, v, t)| prompb::Exemplar {
+                labels: vec![prompb::Label {
+                    name: "trace_id".into(),
+                    value: "4bf92f3577b34da6".into(),
+                }],
+                value: *v,
+                timestamp: *t,
+            })
+            .collect();
+        assert_eq!(out, want.encode_to_vec());
     }
 }

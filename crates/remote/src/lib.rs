@@ -18,8 +18,8 @@ pub use decode::{
     DecodedSeries, DecodedWrite, decode_proto, decode_write_request, decompress_snappy,
 };
 pub use encode::{
-    SymbolTable, compress_snappy, decode_labels_v1, encode_labels_v1, encode_metadata_request_v1,
-    encode_write_request_v1, encode_write_request_v2, write_request_v1,
+    EncodedSeries, SymbolTable, compress_snappy, decode_labels_v1, encode_labels_v1,
+    encode_metadata_request_v1, encode_write_request_v1, encode_write_request_v2, write_request_v1,
     write_request_v1_encoded_into, write_request_v2,
 };
 pub use error::RemoteError;

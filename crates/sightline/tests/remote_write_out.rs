@@ -425,3 +425,89 @@ fn sends_metric_metadata_every_send_interval() {
         }
     });
 }
+
+#[test]
+fn forwards_exemplars_with_send_exemplars() {
+    use prost::Message;
+    use sightline_remote::prompb;
+    let dir = tempfile::tempdir().unwrap();
+    let (sink_port, accepted, _) = scripted_sink(vec![]);
+    let cfg = dir.path().join("sightline.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"remote_write:
+  - url: http://127.0.0.1:{sink_port}/receive
+    send_exemplars: true
+    queue_config: {{batch_send_deadline: 200ms}}
+"#
+        ),
+    )
+    .unwrap();
+    let srv = Server::start(
+        &dir.path().join("data"),
+        &[&format!("--config.file={}", cfg.display())],
+    );
+    let t = now_ms();
+    let label = |n: &str, v: &str| prompb::Label {
+        name: n.into(),
+        value: v.into(),
+    };
+    let req = prompb::WriteRequest {
+        timeseries: vec![prompb::TimeSeries {
+            labels: vec![
+                label("__name__", "checkout_latency_seconds_bucket"),
+                label("le", "5"),
+            ],
+            samples: vec![prompb::Sample {
+                value: 12.0,
+                timestamp: t,
+            }],
+            exemplars: vec![prompb::Exemplar {
+                labels: vec![label("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")],
+                value: 4.2,
+                timestamp: t,
+            }],
+            ..Default::default()
+        }],
+        metadata: Vec::new(),
+    };
+    let (code, text) = remote_write(
+        srv.port,
+        &sightline_remote::compress_snappy(&req.encode_to_vec()),
+    )
+    .unwrap();
+    assert_eq!(code, 204, "{text}");
+    eventually("the exemplar forwarded", || {
+        for a in accepted.lock().unwrap().iter() {
+            let raw = sightline_remote::decompress_snappy(&a.body, 1 << 26).unwrap();
+            let w = sightline_remote::decode_proto(sightline_remote::WriteProto::V1, &raw).unwrap();
+            for s in &w.series {
+                if let Some(e) = s.exemplars.first() {
+                    assert_eq!(
+                        s.labels.metric_name(),
+                        Some("checkout_latency_seconds_bucket")
+                    );
+                    assert_eq!(
+                        e.labels.get("trace_id"),
+                        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+                    );
+                    assert_eq!((e.v, e.t), (4.2, t));
+                    return Ok(());
+                }
+            }
+        }
+        Err("no exemplar yet".into())
+    });
+    let labels = format!("url=\"http://127.0.0.1:{sink_port}/receive\"");
+    eventually("the exemplar counter", || {
+        match metric(
+            srv.port,
+            "prometheus_remote_storage_exemplars_total",
+            &labels,
+        ) {
+            Some(v) if v == 1.0 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+}

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use sightline_model::Labels;
+use sightline_model::{Exemplar, Labels};
 
 use crate::record::{self, Record};
 use crate::storage::{Result, SeriesRef};
@@ -19,6 +19,7 @@ pub enum TailRecord {
     Series(Vec<(SeriesRef, Labels)>),
     /// `(series, t, v, st)`; `st` 0 when the sample has no start timestamp.
     Samples(Vec<(SeriesRef, i64, f64, i64)>),
+    Exemplars(Vec<(SeriesRef, Exemplar)>),
 }
 
 /// Why a segment read stopped.
@@ -101,6 +102,7 @@ pub fn read_from(
                     .map(|(x, st)| (x.r, x.t, x.v, st))
                     .collect(),
             )),
+            Some(Record::Exemplars(e)) => f(TailRecord::Exemplars(e)),
             _ => {}
         }
         pos += HEADER + len;
