@@ -506,7 +506,7 @@ fn forwards_exemplars_with_send_exemplars() {
             "prometheus_remote_storage_exemplars_total",
             &labels,
         ) {
-            Some(v) if v == 1.0 => Ok(()),
+            Some(1.0) => Ok(()),
             other => Err(format!("{other:?}")),
         }
     });
