@@ -26,7 +26,6 @@ struct Queue {
     key: String,
     remote_name: String,
     url: String,
-    shards: usize,
     max_shards: usize,
     min_shards: usize,
     metrics: Arc<QueueMetrics>,
@@ -49,11 +48,12 @@ pub struct RemoteWriteManager {
     wal: PathBuf,
     /// Newest sample timestamp (ms) in local storage, for
     /// `prometheus_remote_storage_highest_timestamp_in_seconds`.
-    highest_ts: Box<dyn Fn() -> Option<i64> + Send + Sync>,
+    highest_ts: Arc<dyn Fn() -> Option<i64> + Send + Sync>,
     /// Metric metadata to send (`metadata_config`).
     metadata: queue::MetadataSource,
     queues: Mutex<Vec<Queue>>,
     poll: Duration,
+    reshard_every: Duration,
 }
 
 impl RemoteWriteManager {
@@ -65,16 +65,23 @@ impl RemoteWriteManager {
     ) -> Self {
         RemoteWriteManager {
             wal: sightline_tsdb::wal_tail::wal_dir(storage),
-            highest_ts,
+            highest_ts: Arc::from(highest_ts),
             metadata,
             queues: Mutex::new(Vec::new()),
             poll: Duration::from_millis(100),
+            // Prometheus's shardUpdateDuration.
+            reshard_every: Duration::from_secs(10),
         }
     }
 
     /// How often a caught-up watcher looks for new WAL bytes (default 100ms).
     pub fn set_poll_interval(&mut self, d: Duration) {
         self.poll = d;
+    }
+
+    /// How often each queue reconsiders its shard count (default 10s).
+    pub fn set_reshard_interval(&mut self, d: Duration) {
+        self.reshard_every = d;
     }
 
     /// Brings the queues in line with `cfg`: unchanged entries keep running,
@@ -143,10 +150,8 @@ impl RemoteWriteManager {
         });
         let min_shards = q.min_shards.max(1) as usize;
         let max_shards = (q.max_shards.max(1) as usize).max(min_shards);
-        // Fixed at min_shards: Sightline does not reshard dynamically.
-        let shards = min_shards;
         // Room for `capacity` samples per shard in flight between watcher and senders.
-        let room = (q.capacity.max(1) as usize * shards / 512).clamp(4, 1024);
+        let room = (q.capacity.max(1) as usize * min_shards / 512).clamp(4, 1024);
         let (tx, rx) = mpsc::channel(room);
         let (stop_tx, stop_rx) = watch::channel(false);
         // 2.0 would carry metadata per series; Sightline sends it with 1.0 only.
@@ -159,7 +164,18 @@ impl RemoteWriteManager {
                 stop_rx.clone(),
             ));
         }
-        tokio::spawn(queue::run(sender, rx, shards, stop_rx));
+        let sharding = queue::Sharding {
+            min: min_shards,
+            max: max_shards,
+            every: self.reshard_every,
+        };
+        tokio::spawn(queue::run(
+            sender,
+            rx,
+            sharding,
+            self.highest_ts.clone(),
+            stop_rx,
+        ));
         let stop_watcher = Arc::new(AtomicBool::new(false));
         let ws = watcher::WatcherSettings {
             wal: self.wal.clone(),
@@ -186,7 +202,6 @@ impl RemoteWriteManager {
             key,
             remote_name,
             url: rw.url.clone(),
-            shards,
             max_shards,
             min_shards,
             metrics,
@@ -306,13 +321,13 @@ impl RemoteWriteManager {
                 "prometheus_remote_storage_shards",
                 "gauge",
                 "The number of shards used for parallel sending to the remote storage.",
-                |q| q.shards as f64,
+                |q| q.metrics.shards.load(Ordering::Relaxed) as f64,
             ),
             (
                 "prometheus_remote_storage_shards_desired",
                 "gauge",
                 "The number of shards that the queues shard calculation wants to run based on the rate of samples in vs. samples out.",
-                |q| q.shards as f64,
+                |q| q.metrics.shards_desired.load(Ordering::Relaxed) as f64,
             ),
             (
                 "prometheus_remote_storage_shards_max",
@@ -344,4 +359,141 @@ fn now_ms() -> i64 {
 fn short_hash(s: &str) -> String {
     let h = sightline_model::hash_pairs(std::iter::once(("remote_write", s)));
     format!("{:06x}", h & 0xff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_model::Labels;
+    use sightline_tsdb::{Appendable, Db, Options};
+    use std::collections::HashMap as Map;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A receiver taking 40 ms per request: per series, the timestamps it got in order.
+    async fn slow_sink() -> (u16, Arc<Mutex<Map<String, Vec<i64>>>>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let got: Arc<Mutex<Map<String, Vec<i64>>>> = Default::default();
+        let g = got.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let g = g.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = vec![0u8; 1 << 16];
+                    loop {
+                        let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match s.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buf[..p]).to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        while buf.len() < p + 4 + len {
+                            match s.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let raw =
+                            sightline_remote::decompress_snappy(&buf[p + 4..p + 4 + len], 1 << 28)
+                                .unwrap();
+                        buf.drain(..p + 4 + len);
+                        tokio::time::sleep(Duration::from_millis(40)).await;
+                        let w =
+                            sightline_remote::decode_proto(sightline_remote::WriteProto::V1, &raw)
+                                .unwrap();
+                        {
+                            let mut g = g.lock();
+                            for series in w.series {
+                                let e = g
+                                    .entry(series.labels.get("i").unwrap().to_string())
+                                    .or_default();
+                                e.extend(series.samples.iter().map(|s| s.t));
+                            }
+                        }
+                        if s.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (port, got)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reshards_up_when_one_shard_cannot_keep_up_and_keeps_series_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path(), Options::default()).unwrap());
+        let (port, got) = slow_sink().await;
+        let head_db = db.clone();
+        let newest = move || Some(head_db.head().max_t.load(Ordering::Relaxed));
+        let mut mgr = RemoteWriteManager::new(dir.path(), Box::new(newest), Arc::new(Vec::new));
+        mgr.set_poll_interval(Duration::from_millis(10));
+        mgr.set_reshard_interval(Duration::from_millis(400));
+        let cfg = sightline_config::load_str(
+            &format!(
+                "remote_write:\n  - url: http://127.0.0.1:{port}/w\n    queue_config: {{max_samples_per_send: 500, batch_send_deadline: 50ms, max_shards: 8}}\n    metadata_config: {{send: false}}\n"
+            ),
+            "p.yml",
+        )
+        .unwrap();
+        mgr.apply(&cfg).unwrap();
+        // 500 series, a sample each every 5 ms for 3 s: 100k samples/s, where
+        // one shard at 40 ms per 500 samples manages 12.5k/s.
+        let series: Vec<Labels> = (0..500)
+            .map(|i| Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())]))
+            .collect();
+        let t0 = now_ms() + 1;
+        let rounds = 600i64;
+        let writer = {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for r in 0..rounds {
+                    let mut app = db.appender();
+                    for l in &series {
+                        app.append(l, t0 + r * 5, r as f64).unwrap();
+                    }
+                    app.commit().unwrap();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        writer.join().unwrap();
+        let metrics = mgr.queues.lock()[0].metrics.clone();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let n: usize = got.lock().values().map(Vec::len).sum();
+            if n == 500 * rounds as usize {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{n} samples arrived");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            metrics.shards.load(Ordering::Relaxed) > 1,
+            "still {} shard(s), desired {}",
+            metrics.shards.load(Ordering::Relaxed),
+            metrics.shards_desired.load(Ordering::Relaxed)
+        );
+        // Resharding flushes the old shards first: every series arrived in order.
+        for (i, ts) in got.lock().iter() {
+            assert!(
+                ts.windows(2).all(|w| w[0] < w[1]),
+                "series {i} out of order"
+            );
+            assert_eq!(ts.len(), rounds as usize);
+        }
+        mgr.stop();
+    }
 }

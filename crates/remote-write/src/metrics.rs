@@ -2,7 +2,7 @@
 //! (labels `remote_name`, `url`), which the upstream mixin's
 //! `PrometheusRemoteStorageFailures` and `PrometheusRemoteWriteBehind` read.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 #[derive(Debug, Default)]
 pub struct QueueMetrics {
@@ -27,6 +27,13 @@ pub struct QueueMetrics {
     pub exemplars_sent: AtomicU64,
     pub exemplars_failed: AtomicU64,
     pub exemplars_retried: AtomicU64,
+    /// Nanoseconds spent in successful sends, summed over shards (the cost
+    /// per sample that resharding divides by).
+    pub send_nanos: AtomicU64,
+    /// When the remote last accepted a batch (ms); no resharding while it is down.
+    pub last_success_ms: AtomicI64,
+    pub shards: AtomicUsize,
+    pub shards_desired: AtomicUsize,
 }
 
 impl QueueMetrics {

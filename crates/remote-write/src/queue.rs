@@ -38,44 +38,177 @@ pub struct Sender {
     pub metrics: Arc<QueueMetrics>,
 }
 
-/// Splits the watcher's batches over `shards` senders by series.
-pub async fn run(
-    sender: Arc<Sender>,
-    mut input: mpsc::Receiver<Vec<OutSample>>,
-    shards: usize,
-    stop: watch::Receiver<bool>,
-) {
-    let shards = shards.max(1);
-    let mut txs = Vec::with_capacity(shards);
-    let mut tasks = Vec::with_capacity(shards);
-    for _ in 0..shards {
-        // A few batches of room per shard; beyond that the watcher waits.
-        let (tx, rx) = mpsc::channel::<Vec<OutSample>>(4);
-        txs.push(tx);
-        tasks.push(tokio::spawn(shard(sender.clone(), rx, stop.clone())));
-    }
-    while let Some(batch) = input.recv().await {
-        if shards == 1 {
-            if txs[0].send(batch).await.is_err() {
-                break;
-            }
-            continue;
+/// Shard bounds and how often the shard count is reconsidered.
+#[derive(Clone, Copy, Debug)]
+pub struct Sharding {
+    pub min: usize,
+    pub max: usize,
+    pub every: Duration,
+}
+
+/// The running senders; a series always maps to the same one.
+struct Shards {
+    txs: Vec<mpsc::Sender<Vec<OutSample>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Shards {
+    fn start(sender: &Arc<Sender>, n: usize, stop: &watch::Receiver<bool>) -> Shards {
+        let (mut txs, mut tasks) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for _ in 0..n {
+            // A few batches of room per shard; beyond that the watcher waits.
+            let (tx, rx) = mpsc::channel::<Vec<OutSample>>(4);
+            txs.push(tx);
+            tasks.push(tokio::spawn(shard(sender.clone(), rx, stop.clone())));
         }
-        let mut split: Vec<Vec<OutSample>> = vec![Vec::new(); shards];
+        sender.metrics.shards.store(n, Ordering::Relaxed);
+        Shards { txs, tasks }
+    }
+
+    /// Hands a batch to the shards; false when they are gone.
+    async fn dispatch(&self, batch: Vec<OutSample>) -> bool {
+        let n = self.txs.len();
+        if n == 1 {
+            return self.txs[0].send(batch).await.is_ok();
+        }
+        let mut split: Vec<Vec<OutSample>> = vec![Vec::new(); n];
         for s in batch {
-            let i = (xxhash_rust::xxh3::xxh3_64(&s.series) % shards as u64) as usize;
+            let i = (xxhash_rust::xxh3::xxh3_64(&s.series) % n as u64) as usize;
             split[i].push(s);
         }
         for (i, part) in split.into_iter().enumerate() {
-            if !part.is_empty() && txs[i].send(part).await.is_err() {
-                return;
+            if !part.is_empty() && self.txs[i].send(part).await.is_err() {
+                return false;
             }
         }
+        true
     }
-    drop(txs);
-    for t in tasks {
-        let _ = t.await;
+
+    /// Lets every shard send what it holds, then waits for them to end.
+    async fn drain(self) {
+        drop(self.txs);
+        for t in self.tasks {
+            let _ = t.await;
+        }
     }
+}
+
+/// Rates over the last resharding period, as Prometheus's queue manager
+/// measures them.
+struct RateWindow {
+    at: std::time::Instant,
+    samples_in: u64,
+    samples_out: u64,
+    send_nanos: u64,
+}
+
+impl RateWindow {
+    fn now(m: &QueueMetrics) -> RateWindow {
+        RateWindow {
+            at: std::time::Instant::now(),
+            samples_in: QueueMetrics::get(&m.samples_in),
+            samples_out: QueueMetrics::get(&m.samples_sent) + QueueMetrics::get(&m.samples_failed),
+            send_nanos: QueueMetrics::get(&m.send_nanos),
+        }
+    }
+}
+
+/// Prometheus's `calculateDesiredShards`: the time one sample takes to send
+/// times the samples to send per second (incoming plus 5% of the backlog,
+/// the backlog being the queue's lag behind the newest stored sample times
+/// the incoming rate), kept when within 30% of the current count, within
+/// `[min, max]`. The watcher waits when the shards are full, so a saturated
+/// queue sees an incoming rate no higher than what it sends: when every shard
+/// is sending more than 80% of the time and the queue lags by more than
+/// `lag_limit` seconds, the count at least doubles.
+fn desired_shards(
+    current: usize,
+    prev: &RateWindow,
+    now: &RateWindow,
+    lag_secs: f64,
+    lag_limit: f64,
+    s: Sharding,
+) -> usize {
+    let secs = now.at.duration_since(prev.at).as_secs_f64();
+    let out = now.samples_out.saturating_sub(prev.samples_out) as f64;
+    if secs <= 0.0 || out == 0.0 {
+        return current;
+    }
+    let in_rate = now.samples_in.saturating_sub(prev.samples_in) as f64 / secs;
+    let send_secs = now.send_nanos.saturating_sub(prev.send_nanos) as f64 / 1e9;
+    let time_per_sample = send_secs / out;
+    let backlog = lag_secs.max(0.0) * in_rate;
+    let mut want = time_per_sample * (in_rate + 0.05 * backlog);
+    let busy = send_secs / secs / current as f64;
+    if busy > 0.8 && lag_secs > lag_limit {
+        want = want.max(current as f64 * 2.0);
+    }
+    let (lo, hi) = (current as f64 * 0.7, current as f64 * 1.3);
+    let desired = if want > lo && want < hi {
+        current
+    } else {
+        want.ceil() as usize
+    };
+    desired.clamp(s.min.max(1), s.max.max(s.min.max(1)))
+}
+
+/// Splits the watcher's batches over the shards by series, and every
+/// `sharding.every` resizes them to what the send rate needs (flushing the
+/// old shards first, so a series' samples stay in order).
+pub async fn run(
+    sender: Arc<Sender>,
+    mut input: mpsc::Receiver<Vec<OutSample>>,
+    sharding: Sharding,
+    highest_ts: Arc<dyn Fn() -> Option<i64> + Send + Sync>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut n = sharding.min.max(1);
+    let mut shards = Shards::start(&sender, n, &stop);
+    sender.metrics.shards_desired.store(n, Ordering::Relaxed);
+    let every = sharding.every.max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut window = RateWindow::now(&sender.metrics);
+    loop {
+        tokio::select! {
+            b = input.recv() => {
+                let Some(batch) = b else { break };
+                if !shards.dispatch(batch).await {
+                    return;
+                }
+            }
+            _ = tick.tick() => {
+                let m = &sender.metrics;
+                let now = RateWindow::now(m);
+                let sent = m.highest_sent_ms.load(Ordering::Relaxed);
+                let lag_secs = match highest_ts() {
+                    Some(t) if sent > 0 => (t - sent) as f64 / 1000.0,
+                    _ => 0.0,
+                };
+                let lag_limit = 2.0 * sender.settings.batch_send_deadline.as_secs_f64();
+                let desired = desired_shards(n, &window, &now, lag_secs, lag_limit, sharding);
+                window = now;
+                m.shards_desired.store(desired, Ordering::Relaxed);
+                // Not while the remote is failing: a flush would wait on it.
+                let healthy = now_ms() - m.last_success_ms.load(Ordering::Relaxed)
+                    < 2 * sender.settings.batch_send_deadline.as_millis() as i64 + every.as_millis() as i64;
+                if desired != n && healthy {
+                    tracing::info!(url = %sender.settings.url, from = n, to = desired, "remote write: resharding");
+                    shards.drain().await;
+                    n = desired;
+                    shards = Shards::start(&sender, n, &stop);
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    shards.drain().await;
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 async fn shard(
@@ -198,9 +331,12 @@ async fn send_with_retries(
         .unwrap_or(i64::MIN);
     let mut backoff = st.min_backoff;
     loop {
+        let started = std::time::Instant::now();
         match attempt(sender, body.clone()).await {
             Outcome::Sent => {
                 let m = &sender.metrics;
+                m.add(&m.send_nanos, started.elapsed().as_nanos() as u64);
+                m.last_success_ms.store(now_ms(), Ordering::Relaxed);
                 m.add(&m.samples_sent, n);
                 m.add(&m.exemplars_sent, ex);
                 m.add(&m.bytes_sent, body.len() as u64);
