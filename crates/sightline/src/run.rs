@@ -189,12 +189,12 @@ async fn run_async(args: RunArgs) -> Result<(), String> {
                         tracing::error!(error = %e, "rule reload failed; keeping the running rules");
                         return Err(e);
                     }
-                    scrapes.apply(&cfg);
                     if let Err(e) = remote_write.apply(&cfg) {
                         prom.failed();
-                        tracing::error!(error = %e, "remote write reload failed");
+                        tracing::error!(error = %e, "remote write reload failed; keeping the running queues");
                         return Err(e);
                     }
+                    scrapes.apply(&cfg);
                     prom.applied(&cfg);
                     tracing::info!(file = %p.display(), "configuration reloaded");
                     Ok(())
