@@ -313,6 +313,8 @@ mod tests {
             // start of a metric name.
             "{\"::tf\"}",
             "max_over_time(:foo:bar{a=\"b\"}[5m:1m])",
+            // Found by fuzzing: the empty selector printed as nothing.
+            "info(up, {})",
         ] {
             let e = parse(q).unwrap();
             let s = e.to_string();

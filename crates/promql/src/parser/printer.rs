@@ -170,7 +170,8 @@ fn selector_body(vs: &VectorSelector) -> String {
             name_inside = true;
         }
     }
-    if ms.is_empty() && !name_inside {
+    // Without a name, braces are all there is (`info(up, {})`).
+    if ms.is_empty() && !name_inside && vs.name.is_some() {
         return s;
     }
     s.push('{');
