@@ -278,31 +278,14 @@ pub fn rfc3339(ms: i64) -> String {
     if ms == 0 {
         return "0001-01-01T00:00:00Z".to_string();
     }
-    let secs = ms.div_euclid(1000);
     let milli = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d, h, mi, s) = sightline_model::civil::utc_from_unix(ms.div_euclid(1000));
     let frac = if milli == 0 {
         String::new()
     } else {
         format!(".{milli:03}").trim_end_matches('0').to_string()
     };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}Z")
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The vocabulary shared by every Sightline crate: label sets, matchers, samples,
 //! exemplars, metric metadata, and the text exposition writer. Nothing here does I/O.
 
+pub mod civil;
 pub mod exposition;
 mod labels;
 mod matcher;

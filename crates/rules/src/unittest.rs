@@ -276,13 +276,7 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     let mut t = time.splitn(3, ':');
     let (h, mi): (i64, i64) = (t.next()?.parse().ok()?, t.next()?.parse().ok()?);
     let sec: f64 = t.next()?.parse().ok()?;
-    // Days from civil (proleptic Gregorian).
-    let yy = if mo <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + da - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = sightline_model::civil::days_from_civil(y, mo as u32, da as u32);
     let secs = days * 86400 + h * 3600 + mi * 60 - offset_s;
     Some(secs * 1000 + (sec * 1000.0).round() as i64)
 }

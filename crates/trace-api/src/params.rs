@@ -80,15 +80,6 @@ pub fn parse_go_duration(s: &str) -> Result<u64, String> {
     Ok(total.round() as u64)
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
 /// RFC 3339 with optional fraction → ns since the epoch. Lenient about a space
 /// where `+` was (Grafana appends these unescaped, so `+01:00` arrives as ` 01:00`).
 pub fn parse_rfc3339(s: &str) -> Result<u64, String> {
@@ -142,7 +133,11 @@ pub fn parse_rfc3339(s: &str) -> Result<u64, String> {
                 + om.parse::<i64>().map_err(|_| bad())? * 60)
         }
     };
-    let secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset_s;
+    let secs = sightline_model::civil::days_from_civil(y, mo as u32, d as u32) * 86400
+        + h * 3600
+        + mi * 60
+        + se
+        - offset_s;
     if secs < 0 {
         return Err(bad());
     }
@@ -151,25 +146,8 @@ pub fn parse_rfc3339(s: &str) -> Result<u64, String> {
 
 /// ns since the epoch → RFC 3339 UTC with seconds precision (`2026-01-01T00:00:00Z`).
 pub fn format_rfc3339(ns: u64) -> String {
-    let secs = (ns / 1_000_000_000) as i64;
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // civil_from_days
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let (y, m, d, h, mi, s) = sightline_model::civil::utc_from_unix((ns / 1_000_000_000) as i64);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
 #[cfg(test)]
