@@ -7,12 +7,11 @@
 
 use crate::common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use common::{Server, free_port, http_get, remote_write, start_prometheus_with};
+use common::{Server, eventually, free_port, http_get, remote_write, start_prometheus_with};
 use sightline_model::{Labels, Sample};
 
 fn now_ms() -> i64 {
@@ -20,19 +19,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-fn eventually(what: &str, mut f: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match f() {
-            Ok(()) => return,
-            Err(e) => last = e,
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}: {last}");
 }
 
 /// Writes `n` series `name{i="k"}` with one sample each at `t` into Sightline.
@@ -52,11 +38,7 @@ fn write_series(port: u16, name: &str, n: usize, t: i64) {
 
 fn metric(port: u16, name: &str, labels: &str) -> Option<f64> {
     let (_, text) = http_get(port, "/metrics").ok()?;
-    text.lines().find_map(|l| {
-        let rest = l.strip_prefix(name)?;
-        let (lbl, v) = rest.rsplit_once(' ')?;
-        (lbl.contains(labels)).then(|| v.parse().ok())?
-    })
+    common::exposed_value(&text, name, labels)
 }
 
 #[test]
@@ -166,33 +148,8 @@ fn scripted_sink(script: Vec<u16>) -> (u16, Shared<Accepted>, Shared<u16>) {
             let (acc, ans, script) = (acc.clone(), ans.clone(), script.clone());
             std::thread::spawn(move || {
                 let mut buf = Vec::new();
-                let mut chunk = [0u8; 65536];
-                loop {
-                    let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        match s.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..p]).to_string();
-                    let header = |name: &str| {
-                        head.lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-                            })
-                            .unwrap_or_default()
-                    };
-                    let len: usize = header("content-length").parse().unwrap_or(0);
-                    while buf.len() < p + 4 + len {
-                        match s.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let body = buf[p + 4..p + 4 + len].to_vec();
-                    buf.drain(..p + 4 + len);
+                while let Some((head, body)) = common::read_http_request(&mut s, &mut buf) {
+                    let header = |name: &str| common::header_value(&head, name).unwrap_or_default();
                     let code = script.lock().unwrap().next().unwrap_or(204);
                     ans.lock().unwrap().push(code);
                     if code == 204 {
@@ -325,12 +282,7 @@ fn sigv4_signs_every_request_verifiably() {
     });
     let a = accepted.lock().unwrap()[0].clone();
     let header = |name: &str| {
-        a.head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-            })
+        common::header_value(&a.head, name)
             .unwrap_or_else(|| panic!("no {name} header in {}", a.head))
     };
     let auth = header("authorization");

@@ -6,32 +6,7 @@
 
 use crate::common;
 
-use std::time::{Duration, Instant};
-
-use common::{Server, free_port, http_get, http_request};
-
-/// The value of the first sample line of `name` whose labels contain `labels`.
-fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        let rest = l.strip_prefix(name)?;
-        let (lbl, v) = rest.rsplit_once(' ')?;
-        let plain = lbl.is_empty() && labels.is_empty();
-        (plain || (lbl.starts_with('{') && lbl.contains(labels))).then(|| v.parse().ok())?
-    })
-}
-
-fn eventually(what: &str, mut f: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match f() {
-            Ok(()) => return,
-            Err(e) => last = e,
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}: {last}");
-}
+use common::{Server, eventually, free_port, http_get, http_request};
 
 #[test]
 fn prometheus_named_self_metrics_follow_what_happens() {
@@ -91,13 +66,13 @@ scrape_configs:
             return Err(format!("/metrics answered {code}"));
         }
         let positive = |name: &str, labels: &str| -> Result<(), String> {
-            match sample(&text, name, labels) {
+            match common::exposed_value(&text, name, labels) {
                 Some(v) if v > 0.0 => Ok(()),
                 other => Err(format!("{name}{{{labels}}} is {other:?}")),
             }
         };
         let equals = |name: &str, labels: &str, want: f64| -> Result<(), String> {
-            match sample(&text, name, labels) {
+            match common::exposed_value(&text, name, labels) {
                 Some(v) if v == want => Ok(()),
                 other => Err(format!("{name}{{{labels}}} is {other:?}, want {want}")),
             }

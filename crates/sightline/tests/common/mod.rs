@@ -230,3 +230,70 @@ pub fn start_prometheus_with(dir: &Path, config: &str, port: u16, extra: &[&str]
         .spawn()
         .unwrap()
 }
+
+/// One HTTP/1.1 request read from a keep-alive connection: its head (request
+/// line and headers) and body (by `Content-Length`). `buf` carries bytes read
+/// past this request to the next call; `None` when the peer hung up.
+pub fn read_http_request(
+    s: &mut impl std::io::Read,
+    buf: &mut Vec<u8>,
+) -> Option<(String, Vec<u8>)> {
+    let mut chunk = [0u8; 65536];
+    let p = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..p]).to_string();
+    let len: usize = header_value(&head, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < p + 4 + len {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = buf[p + 4..p + 4 + len].to_vec();
+    buf.drain(..p + 4 + len);
+    Some((head, body))
+}
+
+/// A header's value in a request head (case-insensitive name).
+pub fn header_value(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}
+
+/// Retries `f` until it succeeds; fails the test with `f`'s last error after 60s.
+pub fn eventually(what: &str, mut f: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match f() {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}: {last}");
+}
+
+/// The value of the first sample line of `name` in a text exposition whose
+/// labels contain `labels` (`""` for an unlabeled metric).
+pub fn exposed_value(text: &str, name: &str, labels: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        let (lbl, v) = rest.rsplit_once(' ')?;
+        let plain = lbl.is_empty() && labels.is_empty();
+        (plain || (lbl.starts_with('{') && lbl.contains(labels))).then(|| v.parse().ok())?
+    })
+}
