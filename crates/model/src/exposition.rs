@@ -11,6 +11,9 @@ pub struct Exposition {
     out: String,
 }
 
+/// One label set of a summary: label values, `(quantile, value)` pairs, sum, count.
+pub type SummaryPoint = (Vec<String>, Vec<(f64, f64)>, f64, u64);
+
 /// One sample of a family: its labels (without the metric name) and value.
 pub type Point<'a> = (&'a [(&'a str, &'a str)], f64);
 
@@ -91,6 +94,36 @@ impl Exposition {
         self.out.push(' ');
         self.out.push_str(&format_sample_value(v));
         self.out.push('\n');
+    }
+
+    /// A summary family: per label set, its quantiles, sum and count.
+    pub fn summary(
+        &mut self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        points: &[SummaryPoint],
+    ) {
+        self.header(name, "summary", help);
+        for (values, quantiles, sum, count) in points {
+            let labels: Vec<(&str, &str)> = label_names
+                .iter()
+                .copied()
+                .zip(values.iter().map(|s| s.as_str()))
+                .collect();
+            for (q, v) in quantiles {
+                let q = format_sample_value(*q);
+                let mut with_q = labels.clone();
+                with_q.push(("quantile", &q));
+                self.sample(name, with_q.into_iter(), *v);
+            }
+            self.sample(&format!("{name}_sum"), labels.iter().copied(), *sum);
+            self.sample(
+                &format!("{name}_count"),
+                labels.iter().copied(),
+                *count as f64,
+            );
+        }
     }
 
     /// Appends families already in the text format (e.g. with histograms,

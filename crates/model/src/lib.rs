@@ -6,6 +6,7 @@ pub mod exposition;
 mod labels;
 mod matcher;
 mod sample;
+pub mod summary;
 
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME, hash_pairs};
 pub use matcher::{MatchOp, Matcher, MatcherError};

@@ -3,11 +3,13 @@
 //! duplicate timestamps, target limit hit, sync failures) work unchanged.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
 use sightline_model::exposition::Exposition;
+use sightline_model::summary::Summary;
 use sightline_tsdb::RejectReason;
 
 /// Counters shared by every scrape loop of a manager.
@@ -22,6 +24,9 @@ pub struct ScrapeMetrics {
     pub sample_out_of_bounds: AtomicU64,
     /// Targets whose labels could not be populated, by job (`prometheus_target_sync_failed_total`).
     pub sync_failed: Mutex<BTreeMap<String, u64>>,
+    /// Actual time between scrapes, by configured interval
+    /// (`prometheus_target_interval_length_seconds{interval}`).
+    pub interval_length: Mutex<BTreeMap<String, Arc<Summary>>>,
 }
 
 /// Which limit failed a scrape.
@@ -45,6 +50,12 @@ impl ScrapeMetrics {
             _ => return,
         };
         Self::inc(c, 1);
+    }
+
+    /// The interval-length summary of targets scraped every `interval`.
+    pub fn interval_summary(&self, interval: std::time::Duration) -> Arc<Summary> {
+        let key = sightline_config::Duration::from_millis(interval.as_millis() as u64).to_string();
+        self.interval_length.lock().entry(key).or_default().clone()
     }
 
     /// Counts a pool sync's failed targets (0 still creates the job's series).
@@ -95,6 +106,21 @@ impl ScrapeMetrics {
             .iter()
             .map(|(j, n)| (vec![j.clone()], *n as f64))
             .collect();
+        let intervals: Vec<sightline_model::exposition::SummaryPoint> = self
+            .interval_length
+            .lock()
+            .iter()
+            .map(|(k, sm)| {
+                let (q, sum, n) = sm.snapshot(&[0.01, 0.05, 0.5, 0.9, 0.99]);
+                (vec![k.clone()], q, sum, n)
+            })
+            .collect();
+        e.summary(
+            "prometheus_target_interval_length_seconds",
+            "Actual intervals between scrapes.",
+            &["interval"],
+            &intervals,
+        );
         e.family_owned(
             "prometheus_target_sync_failed_total",
             "counter",

@@ -134,6 +134,9 @@ pub struct ScrapeLoop {
     client: reqwest::Client,
     oauth2: Option<Arc<OAuth2Source>>,
     metrics: Arc<ScrapeMetrics>,
+    /// Where the time since the previous scrape goes, and when that was.
+    interval_length: Option<Arc<sightline_model::summary::Summary>>,
+    last_start: Option<Instant>,
     store: Arc<dyn Appendable>,
     /// Series of the last successful scrape, in exposition order (new ones at the
     /// end), keyed by a hash of the exposed name+labels. A target exposing its
@@ -210,6 +213,8 @@ impl ScrapeLoop {
             client,
             oauth2: None,
             metrics: Arc::new(ScrapeMetrics::default()),
+            interval_length: None,
+            last_start: None,
             store,
             cache: Vec::new(),
             index: KeyIndex::default(),
@@ -220,6 +225,7 @@ impl ScrapeLoop {
 
     /// Counts limit hits and refused samples into the manager's counters.
     pub fn with_metrics(mut self, metrics: Arc<ScrapeMetrics>) -> Self {
+        self.interval_length = Some(metrics.interval_summary(self.target.interval));
         self.metrics = metrics;
         self
     }
@@ -259,6 +265,10 @@ impl ScrapeLoop {
     pub async fn scrape_once(&mut self) {
         let start_ms = now_ms();
         let started = Instant::now();
+        if let (Some(prev), Some(s)) = (self.last_start, &self.interval_length) {
+            s.observe(started.duration_since(prev).as_secs_f64());
+        }
+        self.last_start = Some(started);
         let forced = self.forced_error.lock().clone();
         let result = match forced {
             Some(e) => Err(e),

@@ -114,6 +114,19 @@ scrape_configs:
         )?;
         equals("prometheus_config_last_reload_successful", "", 1.0)?;
         equals("prometheus_engine_queries_concurrent_max", "", 20.0)?;
+        // Sightline scrapes itself every second.
+        positive(
+            "prometheus_target_interval_length_seconds_count",
+            "interval=\"1s\"",
+        )?;
+        match common::exposed_value(
+            &text,
+            "prometheus_target_interval_length_seconds",
+            "interval=\"1s\",quantile=\"0.5\"",
+        ) {
+            Some(v) if (0.5..2.0).contains(&v) => {}
+            other => return Err(format!("median scrape interval {other:?}")),
+        }
         positive("process_resident_memory_bytes", "")?;
         positive("process_start_time_seconds", "")?;
         positive(
@@ -174,4 +187,12 @@ scrape_configs:
             }
         },
     );
+    // Those queries went through the engine's timing summary.
+    let (_, text) = http_get(srv.port, "/metrics").unwrap();
+    let evals = common::exposed_value(
+        &text,
+        "prometheus_engine_query_duration_seconds_count",
+        "slice=\"inner_eval\"",
+    );
+    assert!(evals.is_some_and(|n| n >= 1.0), "{evals:?}");
 }

@@ -41,6 +41,16 @@ pub struct PromSettings {
     pub query_max_concurrency: usize,
     /// Queries executing or waiting for a permit (`prometheus_engine_queries`).
     pub queries_in_flight: Arc<std::sync::atomic::AtomicI64>,
+    /// Query timings by slice (`prometheus_engine_query_duration_seconds`).
+    pub query_durations: Arc<QueryDurations>,
+}
+
+/// Where a query's time went, as Prometheus's engine reports it.
+#[derive(Debug, Default)]
+pub struct QueryDurations {
+    pub prepare_time: sightline_model::summary::Summary,
+    pub queue_time: sightline_model::summary::Summary,
+    pub inner_eval: sightline_model::summary::Summary,
 }
 
 impl Default for PromSettings {
@@ -58,6 +68,7 @@ impl Default for PromSettings {
             query_permits: tokio::sync::Semaphore::new(20),
             query_max_concurrency: 20,
             queries_in_flight: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+            query_durations: Arc::default(),
         }
     }
 }
@@ -74,6 +85,24 @@ pub fn expose_engine_metrics(p: &PromSettings, e: &mut sightline_model::expositi
         "prometheus_engine_queries_concurrent_max",
         "The max number of concurrent queries.",
         p.query_max_concurrency as f64,
+    );
+    let d = &p.query_durations;
+    let points: Vec<sightline_model::exposition::SummaryPoint> = [
+        ("inner_eval", &d.inner_eval),
+        ("prepare_time", &d.prepare_time),
+        ("queue_time", &d.queue_time),
+    ]
+    .into_iter()
+    .map(|(slice, sm)| {
+        let (q, sum, n) = sm.snapshot(&[0.5, 0.9, 0.99]);
+        (vec![slice.to_string()], q, sum, n)
+    })
+    .collect();
+    e.summary(
+        "prometheus_engine_query_duration_seconds",
+        "Query timings",
+        &["slice"],
+        &points,
     );
 }
 

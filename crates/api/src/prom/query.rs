@@ -102,6 +102,10 @@ async fn run(
     })
     .await;
     let eval_time = eval_start.elapsed();
+    let d = &st.prom.query_durations;
+    d.prepare_time.observe(prepared.as_secs_f64());
+    d.queue_time.observe(queue_time.as_secs_f64());
+    d.inner_eval.observe(eval_time.as_secs_f64());
     match res {
         Ok(Ok(mut r)) => {
             apply_limit(&mut r.value, opts.limit, &mut r.warnings);
