@@ -295,6 +295,30 @@ mod tests {
     }
 
     #[test]
+    fn pretty_long_chain_is_not_cubic() {
+        // Found while fuzzing: every level of `a or a or ...` re-copied the
+        // rendering of all levels below it, so the cost of format_query grew
+        // with the cube of the chain's length.
+        std::thread::Builder::new()
+            .stack_size(16 << 20)
+            .spawn(|| {
+                let n = 2000;
+                let q = format!("a{}", " or a".repeat(n));
+                let p = pretty(&parse(&q).unwrap(), 0);
+                assert!(p.lines().count() > n);
+                assert!(p.ends_with("\n  a"), "{}", &p[p.len() - 20..]);
+                let q = "-max_over_time((sum by (job) (rate(http_requests_total{status=~\"5..\", service=~\"api-.*\"}[5m])) / clamp_min(sum by (job) (rate(http_requests_total{service=~\"api-.*\"}[5m])), 1))[30m:1m])";
+                let e = parse(q).unwrap();
+                let p = pretty(&e, 0);
+                assert!(p.starts_with("-max_over_time(\n  (\n"), "{p}");
+                assert_eq!(parse(&p).unwrap().to_string(), e.to_string(), "{p}");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
     fn round_trip() {
         for q in [
             "sum by (job) (rate(http_requests_total{status=~\"5..\"}[5m]))",

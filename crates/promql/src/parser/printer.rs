@@ -255,13 +255,24 @@ fn indent(level: usize) -> String {
 /// a node that fits in 100 characters stays on one line; otherwise its
 /// children go on their own, indented lines.
 pub fn pretty(e: &Expr, level: usize) -> String {
+    let mut out = String::new();
+    pretty_into(&mut out, e, level);
+    out
+}
+
+/// [`pretty`] appending to one buffer: returning each child's rendering as a
+/// string to be copied into its parent's made a long `a or b or ...` chain
+/// cost the cube of its length (every level re-copies all lines below it).
+fn pretty_into(out: &mut String, e: &Expr, level: usize) {
     let flat = e.to_string();
     let pad = indent(level);
     if flat.len() <= MAX_LINE {
-        return match e {
-            Expr::Unary { .. } => format!("{pad}{}", flat.trim_start()),
-            _ => format!("{pad}{flat}"),
-        };
+        out.push_str(&pad);
+        out.push_str(match e {
+            Expr::Unary { .. } => flat.trim_start(),
+            _ => &flat,
+        });
+        return;
     }
     match e {
         Expr::Aggregate {
@@ -272,18 +283,20 @@ pub fn pretty(e: &Expr, level: usize) -> String {
             without,
             ..
         } => {
-            let mut s = format!("{pad}{}", op.as_str());
+            out.push_str(&pad);
+            out.push_str(op.as_str());
             if *without {
-                let _ = write!(s, " without ({}) ", label_list(grouping));
+                let _ = write!(out, " without ({}) ", label_list(grouping));
             } else if !grouping.is_empty() {
-                let _ = write!(s, " by ({}) ", label_list(grouping));
+                let _ = write!(out, " by ({}) ", label_list(grouping));
             }
-            s.push_str("(\n");
+            out.push_str("(\n");
             if let Some(p) = param {
-                let _ = writeln!(s, "{},", pretty(p, level + 1));
+                pretty_into(out, p, level + 1);
+                out.push_str(",\n");
             }
-            let _ = write!(s, "{}\n{pad})", pretty(expr, level + 1));
-            s
+            pretty_into(out, expr, level + 1);
+            let _ = write!(out, "\n{pad})");
         }
         Expr::Binary {
             op,
@@ -292,18 +305,31 @@ pub fn pretty(e: &Expr, level: usize) -> String {
             matching,
             return_bool,
             ..
-        } => format!(
-            "{}\n{pad}{}{}\n{}",
-            pretty(lhs, level + 1),
-            op.as_str(),
-            binary_modifiers(*return_bool, matching.as_ref()),
-            pretty(rhs, level + 1)
-        ),
-        Expr::Call { func, args, .. } => {
-            let a: Vec<String> = args.iter().map(|x| pretty(x, level + 1)).collect();
-            format!("{pad}{}(\n{}\n{pad})", func.name, a.join(",\n"))
+        } => {
+            pretty_into(out, lhs, level + 1);
+            let _ = writeln!(
+                out,
+                "\n{pad}{}{}",
+                op.as_str(),
+                binary_modifiers(*return_bool, matching.as_ref())
+            );
+            pretty_into(out, rhs, level + 1);
         }
-        Expr::Paren { expr, .. } => format!("{pad}(\n{}\n{pad})", pretty(expr, level + 1)),
+        Expr::Call { func, args, .. } => {
+            let _ = writeln!(out, "{pad}{}(", func.name);
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(",\n");
+                }
+                pretty_into(out, a, level + 1);
+            }
+            let _ = write!(out, "\n{pad})");
+        }
+        Expr::Paren { expr, .. } => {
+            let _ = writeln!(out, "{pad}(");
+            pretty_into(out, expr, level + 1);
+            let _ = write!(out, "\n{pad})");
+        }
         Expr::Subquery {
             expr,
             range,
@@ -313,22 +339,27 @@ pub fn pretty(e: &Expr, level: usize) -> String {
             ..
         } => {
             let step = step.as_ref().map(|s| duration_text(s)).unwrap_or_default();
-            format!(
-                "{}[{}:{}]{}",
-                pretty(expr, level),
+            pretty_into(out, expr, level);
+            let _ = write!(
+                out,
+                "[{}:{}]{}",
                 duration_text(range),
                 step,
                 at_offset(at, offset)
-            )
+            );
         }
         Expr::Unary { neg, expr, .. } => {
-            format!(
-                "{pad}{}{}",
-                if *neg { "-" } else { "+" },
-                pretty(expr, level).trim_start()
-            )
+            out.push_str(&pad);
+            out.push(if *neg { '-' } else { '+' });
+            let start = out.len();
+            pretty_into(out, expr, level);
+            let ws = out[start..].len() - out[start..].trim_start().len();
+            out.drain(start..start + ws);
         }
-        _ => format!("{pad}{flat}"),
+        _ => {
+            out.push_str(&pad);
+            out.push_str(&flat);
+        }
     }
 }
 
