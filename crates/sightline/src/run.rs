@@ -89,6 +89,10 @@ pub fn run(args: RunArgs) -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Query checks, printing and evaluation walk the syntax tree
+        // recursively (depth bounded by the parser); 8 MiB leaves a wide
+        // margin over tokio's 2 MiB default. Untouched stack pages cost no memory.
+        .thread_stack_size(8 << 20)
         .build()
     {
         Ok(rt) => rt,

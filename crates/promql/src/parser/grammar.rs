@@ -5,7 +5,7 @@ use super::ast::*;
 use super::binary::build_binary;
 use super::functions;
 use super::lexer::{Tok, Token};
-use super::{MAX_NESTING_DEPTH, ParseError, Parser, err, kw};
+use super::{MAX_NESTING_DEPTH, MAX_TREE_DEPTH, ParseError, Parser, err, kw, too_deep};
 
 impl Parser {
     /// Precedence climbing over binary operators; `^` is right-associative.
@@ -24,6 +24,9 @@ impl Parser {
 
     fn expr_at_depth(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
         let mut lhs = self.unary()?;
+        // Chains are built in this loop, not by recursion: their depth is
+        // bounded here, before a tree too deep to walk (or drop) exists.
+        let mut lhs_depth = super::tree_depth(&lhs);
         while let Some(op) = self.binop() {
             let prec = op.precedence();
             if prec < min_prec {
@@ -34,6 +37,10 @@ impl Parser {
             let (matching, return_bool) = self.bin_modifiers(op, op_pos)?;
             let next_min = if op == BinOp::Pow { prec } else { prec + 1 };
             let rhs = self.expr(next_min)?;
+            lhs_depth = 1 + lhs_depth.max(super::tree_depth(&rhs));
+            if lhs_depth > MAX_TREE_DEPTH {
+                return err(op_pos, too_deep());
+            }
             lhs = build_binary(op, op_pos, lhs, rhs, matching, return_bool)?;
         }
         Ok(lhs)

@@ -75,6 +75,9 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
         if p.peek() != &Tok::Eof {
             return Err(p.unexpected());
         }
+        if tree_depth(&e) > MAX_TREE_DEPTH {
+            return Err(ParseError::new(0, too_deep()));
+        }
         Ok(e)
     })();
     res.map_err(|mut e| {
@@ -103,6 +106,64 @@ pub fn parse_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
 /// query like `((((...))))` overflows the thread's stack and aborts the
 /// process; past this depth parsing fails with an error instead.
 pub const MAX_NESTING_DEPTH: usize = 128;
+
+/// How deep the finished syntax tree may be. Left-associative operator
+/// chains (`a or b or c ...`) are parsed in a loop, so the nesting bound does
+/// not cover them, but every later walk over the tree (checks, printing,
+/// evaluation) recurses once per level: a 500-term `or` chain overflowed a
+/// 2 MiB thread stack and aborted the process. Prometheus has no such bound
+/// (Go's stacks grow); 128 levels (a 128-term chain) is far beyond any query
+/// written by hand or by Grafana, and stays inside the smallest stack that
+/// walks the tree (`/api/v1/parse_query`'s JSON rendering in a debug build).
+pub const MAX_TREE_DEPTH: usize = 128;
+
+fn too_deep() -> String {
+    format!("expression too deeply nested or chained (more than {MAX_TREE_DEPTH} levels)")
+}
+
+/// The depth of `e`'s syntax tree, computed without recursion.
+pub fn tree_depth(e: &Expr) -> usize {
+    let mut max = 0;
+    let mut stack: Vec<(&Expr, usize)> = vec![(e, 1)];
+    while let Some((e, d)) = stack.pop() {
+        max = max.max(d);
+        stack.extend(children(e).into_iter().map(|c| (c, d + 1)));
+    }
+    max
+}
+
+/// The direct subexpressions of `e`.
+fn children(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::Number { .. } | Expr::Str { .. } => Vec::new(),
+        Expr::Vector(vs) => vs.offset.as_deref().into_iter().collect(),
+        Expr::Matrix { vs, range, .. } => {
+            let mut v = vec![range.as_ref()];
+            v.extend(vs.offset.as_deref());
+            v
+        }
+        Expr::Subquery {
+            expr,
+            range,
+            step,
+            offset,
+            ..
+        } => {
+            let mut v = vec![expr.as_ref(), range.as_ref()];
+            v.extend(step.as_deref());
+            v.extend(offset.as_deref());
+            v
+        }
+        Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => vec![expr.as_ref()],
+        Expr::Binary { lhs, rhs, .. } => vec![lhs.as_ref(), rhs.as_ref()],
+        Expr::Aggregate { expr, param, .. } => {
+            let mut v = vec![expr.as_ref()];
+            v.extend(param.as_deref());
+            v
+        }
+        Expr::Call { args, .. } | Expr::DurationFn { args, .. } => args.iter().collect(),
+    }
+}
 
 struct Parser {
     toks: Vec<Token>,
@@ -257,6 +318,27 @@ mod tests {
     }
 
     #[test]
+    fn operator_chains_are_bounded_by_tree_depth() {
+        // A 500-term `or` chain parsed fine (a loop) but every later tree
+        // walk recursed per term and overflowed a worker's stack.
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let chain = |n: usize| vec!["up"; n].join(" or ");
+                let e = parse(&chain(MAX_TREE_DEPTH - 1)).unwrap();
+                assert_eq!(tree_depth(&e), MAX_TREE_DEPTH - 1);
+                let _ = (e.to_string(), pretty(&e, 0));
+                for n in [MAX_TREE_DEPTH + 1, 500, 100_000] {
+                    let err = parse(&chain(n)).unwrap_err();
+                    assert!(err.msg.contains("too deeply nested or chained"), "{err}");
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
     fn metric_name_may_start_with_colon() {
         let e = parse(":foo").unwrap();
         assert!(matches!(&e, Expr::Vector(vs) if vs.name.as_deref() == Some(":foo")));
@@ -295,14 +377,14 @@ mod tests {
     }
 
     #[test]
-    fn pretty_long_chain_is_not_cubic() {
+    fn pretty_renders_the_longest_chain() {
         // Found while fuzzing: every level of `a or a or ...` re-copied the
-        // rendering of all levels below it, so the cost of format_query grew
-        // with the cube of the chain's length.
+        // rendering of all levels below it (cubic in the chain's length);
+        // chains are now bounded by MAX_TREE_DEPTH and rendered into one buffer.
         std::thread::Builder::new()
-            .stack_size(16 << 20)
+            .stack_size(2 << 20)
             .spawn(|| {
-                let n = 2000;
+                let n = MAX_TREE_DEPTH - 2;
                 let q = format!("a{}", " or a".repeat(n));
                 let p = pretty(&parse(&q).unwrap(), 0);
                 assert!(p.lines().count() > n);
