@@ -148,7 +148,8 @@ fn escape_help(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-fn escape_value(out: &mut String, s: &str) {
+/// Appends a label value escaped as the text format wants it.
+pub fn escape_value(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

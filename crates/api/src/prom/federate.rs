@@ -17,13 +17,15 @@ use super::params::{Params, now_ms};
 use crate::ApiState;
 
 fn escape_value(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    let mut out = String::with_capacity(v.len());
+    sightline_model::exposition::escape_value(&mut out, v);
+    out
 }
 
+/// Values as the text format writes them (Go's `'g'` formatting, as
+/// Prometheus's federation does), not the query API's `'f'`.
 fn format_float(v: f64) -> String {
-    sightline_promql::format_value(v)
+    sightline_model::exposition::format_sample_value(v)
 }
 
 pub async fn federate(
