@@ -107,6 +107,15 @@ fn dns_config(yaml: &str) -> sightline_config::GenericSdConfig {
     cfg.scrape_configs[0].dns_sd_configs[0].clone()
 }
 
+/// The group `name` resolves to under the `dns_sd_configs` entry `yaml`.
+async fn resolve(server: SocketAddr, yaml: &str, name: &str) -> TargetGroup {
+    DnsDiscovery::new(&dns_config(yaml), &[server])
+        .unwrap()
+        .resolve(name)
+        .await
+        .unwrap()
+}
+
 fn targets(g: &TargetGroup) -> Vec<Vec<(String, String)>> {
     let mut v: Vec<Vec<(String, String)>> = g
         .targets
@@ -145,12 +154,12 @@ async fn record_types_become_targets_with_meta_labels() {
     }
     let server = dns_server(zone).await;
 
-    let d = DnsDiscovery::new(
-        &dns_config("{names: ['_metrics._tcp.svc.test']}"),
-        &[server],
+    let g = resolve(
+        server,
+        "{names: ['_metrics._tcp.svc.test']}",
+        "_metrics._tcp.svc.test",
     )
-    .unwrap();
-    let g = d.resolve("_metrics._tcp.svc.test").await.unwrap();
+    .await;
     assert_eq!(g.source, "_metrics._tcp.svc.test");
     assert_eq!(
         targets(&g),
@@ -170,32 +179,32 @@ async fn record_types_become_targets_with_meta_labels() {
         ]
     );
 
-    let d = DnsDiscovery::new(
-        &dns_config("{names: [api.svc.test], type: A, port: 8080}"),
-        &[server],
+    let g = resolve(
+        server,
+        "{names: [api.svc.test], type: A, port: 8080}",
+        "api.svc.test",
     )
-    .unwrap();
-    let g = d.resolve("api.svc.test").await.unwrap();
+    .await;
     let addrs: Vec<String> = targets(&g).iter().map(|t| t[0].1.clone()).collect();
     assert_eq!(addrs, ["10.0.0.1:8080", "10.0.0.2:8080"]);
 
-    let d = DnsDiscovery::new(
-        &dns_config("{names: [api.svc.test], type: AAAA, port: 8080}"),
-        &[server],
+    let g = resolve(
+        server,
+        "{names: [api.svc.test], type: AAAA, port: 8080}",
+        "api.svc.test",
     )
-    .unwrap();
-    let g = d.resolve("api.svc.test").await.unwrap();
+    .await;
     assert_eq!(
         targets(&g)[0][0],
         ("__address__".to_string(), "[::1]:8080".to_string())
     );
 
-    let d = DnsDiscovery::new(
-        &dns_config("{names: [svc.test], type: MX, port: 25}"),
-        &[server],
+    let g = resolve(
+        server,
+        "{names: [svc.test], type: MX, port: 25}",
+        "svc.test",
     )
-    .unwrap();
-    let g = d.resolve("svc.test").await.unwrap();
+    .await;
     assert_eq!(
         targets(&g),
         vec![pairs(&[
@@ -205,12 +214,12 @@ async fn record_types_become_targets_with_meta_labels() {
         ])]
     );
 
-    let d = DnsDiscovery::new(
-        &dns_config("{names: [svc.test], type: NS, port: 53}"),
-        &[server],
+    let g = resolve(
+        server,
+        "{names: [svc.test], type: NS, port: 53}",
+        "svc.test",
     )
-    .unwrap();
-    let g = d.resolve("svc.test").await.unwrap();
+    .await;
     assert_eq!(
         targets(&g),
         vec![pairs(&[
@@ -221,12 +230,12 @@ async fn record_types_become_targets_with_meta_labels() {
     );
 
     // A name that does not exist has no targets (and is not an error).
-    let d = DnsDiscovery::new(
-        &dns_config("{names: [gone.svc.test], type: A, port: 1}"),
-        &[server],
+    let g = resolve(
+        server,
+        "{names: [gone.svc.test], type: A, port: 1}",
+        "gone.svc.test",
     )
-    .unwrap();
-    let g = d.resolve("gone.svc.test").await.unwrap();
+    .await;
     assert!(g.targets.is_empty());
 }
 

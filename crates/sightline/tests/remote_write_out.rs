@@ -21,6 +21,16 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// Starts Sightline with `config` as its prometheus.yml, storing under `dir`.
+fn start_with_config(dir: &std::path::Path, config: &str) -> Server {
+    let cfg = dir.join("sightline.yml");
+    std::fs::write(&cfg, config).unwrap();
+    Server::start(
+        &dir.join("data"),
+        &[&format!("--config.file={}", cfg.display())],
+    )
+}
+
 /// Writes `n` series `name{i="k"}` with one sample each at `t` into Sightline.
 fn write_series(port: u16, name: &str, n: usize, t: i64) {
     let series: Vec<(Labels, Vec<Sample>)> = (0..n)
@@ -51,10 +61,9 @@ fn forwards_to_real_prometheus_with_external_labels_and_relabeling() {
         prom_port,
         &["--web.enable-remote-write-receiver"],
     );
-    let cfg = dir.path().join("sightline.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let srv = start_with_config(
+        dir.path(),
+        &format!(
             r#"global: {{external_labels: {{cluster: eu1}}}}
 remote_write:
   - url: http://127.0.0.1:{prom_port}/api/v1/write
@@ -66,11 +75,6 @@ remote_write:
         action: drop
 "#
         ),
-    )
-    .unwrap();
-    let srv = Server::start(
-        &dir.path().join("data"),
-        &[&format!("--config.file={}", cfg.display())],
     );
     // Prometheus may still be starting: the queue retries until it answers.
     let t = now_ms();
@@ -124,6 +128,14 @@ remote_write:
 
 type Shared<T> = Arc<Mutex<Vec<T>>>;
 
+impl Accepted {
+    /// The request body, decompressed and decoded as `proto`.
+    fn decode(&self, proto: sightline_remote::WriteProto) -> sightline_remote::DecodedWrite {
+        let raw = sightline_remote::decompress_snappy(&self.body, 1 << 26).unwrap();
+        sightline_remote::decode_proto(proto, &raw).unwrap()
+    }
+}
+
 /// What the sink saw of one accepted request.
 #[derive(Clone, Debug)]
 struct Accepted {
@@ -175,21 +187,15 @@ fn scripted_sink(script: Vec<u16>) -> (u16, Shared<Accepted>, Shared<u16>) {
 fn retries_server_errors_drops_refused_batches_and_speaks_2_0() {
     let dir = tempfile::tempdir().unwrap();
     let (sink_port, accepted, answered) = scripted_sink(vec![503, 503, 400]);
-    let cfg = dir.path().join("sightline.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let srv = start_with_config(
+        dir.path(),
+        &format!(
             r#"remote_write:
   - url: http://127.0.0.1:{sink_port}/receive
     protobuf_message: io.prometheus.write.v2.Request
     queue_config: {{batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 200ms}}
 "#
         ),
-    )
-    .unwrap();
-    let srv = Server::start(
-        &dir.path().join("data"),
-        &[&format!("--config.file={}", cfg.display())],
     );
     let t = now_ms();
     write_series(srv.port, "first_batch", 30, t);
@@ -207,12 +213,7 @@ fn retries_server_errors_drops_refused_batches_and_speaks_2_0() {
             .lock()
             .unwrap()
             .iter()
-            .map(|a| {
-                let raw = sightline_remote::decompress_snappy(&a.body, 1 << 26).unwrap();
-                sightline_remote::decode_proto(sightline_remote::WriteProto::V2, &raw)
-                    .unwrap()
-                    .sample_count()
-            })
+            .map(|a| a.decode(sightline_remote::WriteProto::V2).sample_count())
             .sum();
         if got == 40 {
             Ok(())
@@ -227,8 +228,7 @@ fn retries_server_errors_drops_refused_batches_and_speaks_2_0() {
             "application/x-protobuf;proto=io.prometheus.write.v2.Request"
         );
         assert_eq!(a.version, "2.0.0");
-        let raw = sightline_remote::decompress_snappy(&a.body, 1 << 26).unwrap();
-        let w = sightline_remote::decode_proto(sightline_remote::WriteProto::V2, &raw).unwrap();
+        let w = a.decode(sightline_remote::WriteProto::V2);
         for s in &w.series {
             assert_eq!(s.labels.metric_name(), Some("second_batch"), "{s:?}");
             assert_eq!(s.samples[0].t, t + 1);
@@ -256,21 +256,15 @@ fn sigv4_signs_every_request_verifiably() {
     use sha2::Digest;
     let dir = tempfile::tempdir().unwrap();
     let (sink_port, accepted, _) = scripted_sink(vec![]);
-    let cfg = dir.path().join("sightline.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let srv = start_with_config(
+        dir.path(),
+        &format!(
             r#"remote_write:
   - url: http://127.0.0.1:{sink_port}/workspaces/ws-1/api/v1/remote_write
     queue_config: {{batch_send_deadline: 200ms}}
     sigv4: {{region: eu-west-1, access_key: AKIDTEST, secret_key: secret/key}}
 "#
         ),
-    )
-    .unwrap();
-    let srv = Server::start(
-        &dir.path().join("data"),
-        &[&format!("--config.file={}", cfg.display())],
     );
     write_series(srv.port, "signed_total", 3, now_ms());
     eventually("a signed request", || {
@@ -325,20 +319,14 @@ fn sends_metric_metadata_every_send_interval() {
     use sightline_remote::prompb;
     let dir = tempfile::tempdir().unwrap();
     let (sink_port, accepted, _) = scripted_sink(vec![]);
-    let cfg = dir.path().join("sightline.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let srv = start_with_config(
+        dir.path(),
+        &format!(
             r#"remote_write:
   - url: http://127.0.0.1:{sink_port}/receive
     metadata_config: {{send_interval: 300ms}}
 "#
         ),
-    )
-    .unwrap();
-    let srv = Server::start(
-        &dir.path().join("data"),
-        &[&format!("--config.file={}", cfg.display())],
     );
     // Metadata arrives with a remote-write request into Sightline.
     let req = prompb::WriteRequest {
@@ -355,8 +343,7 @@ fn sends_metric_metadata_every_send_interval() {
     assert_eq!(code, 204, "{text}");
     eventually("the metadata forwarded", || {
         let found = accepted.lock().unwrap().iter().any(|a| {
-            let raw = sightline_remote::decompress_snappy(&a.body, 1 << 26).unwrap();
-            let w = sightline_remote::decode_proto(sightline_remote::WriteProto::V1, &raw).unwrap();
+            let w = a.decode(sightline_remote::WriteProto::V1);
             w.metadata.iter().any(|(family, m)| {
                 family == "orders_total"
                     && m.help == "Orders placed."
@@ -384,21 +371,15 @@ fn forwards_exemplars_with_send_exemplars() {
     use sightline_remote::prompb;
     let dir = tempfile::tempdir().unwrap();
     let (sink_port, accepted, _) = scripted_sink(vec![]);
-    let cfg = dir.path().join("sightline.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let srv = start_with_config(
+        dir.path(),
+        &format!(
             r#"remote_write:
   - url: http://127.0.0.1:{sink_port}/receive
     send_exemplars: true
     queue_config: {{batch_send_deadline: 200ms}}
 "#
         ),
-    )
-    .unwrap();
-    let srv = Server::start(
-        &dir.path().join("data"),
-        &[&format!("--config.file={}", cfg.display())],
     );
     let t = now_ms();
     let label = |n: &str, v: &str| prompb::Label {
@@ -432,8 +413,7 @@ fn forwards_exemplars_with_send_exemplars() {
     assert_eq!(code, 204, "{text}");
     eventually("the exemplar forwarded", || {
         for a in accepted.lock().unwrap().iter() {
-            let raw = sightline_remote::decompress_snappy(&a.body, 1 << 26).unwrap();
-            let w = sightline_remote::decode_proto(sightline_remote::WriteProto::V1, &raw).unwrap();
+            let w = a.decode(sightline_remote::WriteProto::V1);
             for s in &w.series {
                 if let Some(e) = s.exemplars.first() {
                     assert_eq!(
